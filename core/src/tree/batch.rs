@@ -1,0 +1,263 @@
+//! Batched updates: every changed node is hashed exactly once, and disjoint
+//! subtrees are hashed in parallel with the `parallel` feature.
+//!
+//! `update` returns the new node for a position and records every change
+//! strictly below it; the caller records the position itself. A collapse (a
+//! middle node left with one lone leaf) moves the leaf up and records the
+//! emptied positions, which is what makes a delete restore exactly the tree
+//! that never held the key.
+
+use super::load::LoadedPages;
+use super::node::{KeyPath, Leaf, Node, key_path, leaf_hash, middle_hash, path_bit};
+use super::page::{Page, PageId, slot};
+use super::store::PageStore;
+use super::{Op, SparseMerkleTree, TreeError};
+use crate::field::Fr;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+/// The result of applying a batch: persist `pages` and `root` together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchUpdate {
+    pub root: Node,
+    /// Changed pages; `None` removes the page.
+    pub pages: Vec<(PageId, Option<Page>)>,
+    /// Poseidon calls made.
+    pub hashes: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    key: Fr,
+    path: KeyPath,
+    value: Option<Fr>,
+}
+
+/// A key that will hold a leaf after the batch.
+#[derive(Clone, Copy, Debug)]
+struct LiveLeaf {
+    path: KeyPath,
+    leaf: Option<Leaf>,
+    key: Fr,
+    value: Fr,
+}
+
+#[derive(Debug, Default)]
+struct Changes {
+    nodes: Vec<(usize, KeyPath, Node)>,
+    hashes: u64,
+}
+
+impl Changes {
+    fn merge(&mut self, other: Self) {
+        self.nodes.extend(other.nodes);
+        self.hashes += other.hashes;
+    }
+}
+
+/// Subtrees with fewer entries than this are hashed on the current thread.
+#[cfg(feature = "parallel")]
+const PARALLEL_MIN_ENTRIES: usize = 32;
+
+fn join<A: Send, B: Send>(
+    entries: usize,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    #[cfg(feature = "parallel")]
+    if entries >= PARALLEL_MIN_ENTRIES {
+        return rayon::join(a, b);
+    }
+    let _ = entries;
+    (a(), b())
+}
+
+fn with_bit(path: &KeyPath, depth: usize, bit: bool) -> KeyPath {
+    let mut out = *path;
+    let mask = 1u64 << (depth % 64);
+    if bit {
+        out.0[depth / 64] |= mask;
+    } else {
+        out.0[depth / 64] &= !mask;
+    }
+    out
+}
+
+/// Moves entries whose bit `depth` is 0 to the front; returns their count.
+fn partition<T>(items: &mut [T], depth: usize, path: impl Fn(&T) -> &KeyPath) -> usize {
+    let mut split = 0;
+    for i in 0..items.len() {
+        if !path_bit(path(&items[i]), depth) {
+            items.swap(i, split);
+            split += 1;
+        }
+    }
+    split
+}
+
+struct Context<'a> {
+    loaded: &'a LoadedPages,
+    root: Node,
+    /// Deepest depth a leaf may take: `max_levels - 1`.
+    leaf_depth_max: usize,
+}
+
+type UpdateResult = Result<(Node, Changes), u16>;
+
+impl Context<'_> {
+    fn update(&self, depth: usize, path: &KeyPath, node: Node, entries: &mut [Entry]) -> UpdateResult {
+        match node {
+            Node::Middle(_) => self.update_middle(depth, path, entries),
+            Node::Empty => self.rebuild(depth, None, entries),
+            Node::Leaf(leaf) => self.rebuild(depth, Some(leaf), entries),
+        }
+    }
+
+    fn update_middle(&self, depth: usize, path: &KeyPath, entries: &mut [Entry]) -> UpdateResult {
+        let split = partition(entries, depth, |e| &e.path);
+        let (left_entries, right_entries) = entries.split_at_mut(split);
+        let left_path = with_bit(path, depth, false);
+        let right_path = with_bit(path, depth, true);
+        let old_left = self.loaded.node(&self.root, depth + 1, &left_path);
+        let old_right = self.loaded.node(&self.root, depth + 1, &right_path);
+        let (left, right) = join(
+            left_entries.len().min(right_entries.len()),
+            || self.update_side(depth + 1, &left_path, old_left, left_entries),
+            || self.update_side(depth + 1, &right_path, old_right, right_entries),
+        );
+        let (new_left, mut changes) = left?;
+        let (new_right, right_changes) = right?;
+        changes.merge(right_changes);
+
+        let node = match (new_left, new_right) {
+            (Node::Empty, Node::Empty) => Node::Empty,
+            (Node::Leaf(leaf), Node::Empty) | (Node::Empty, Node::Leaf(leaf)) => Node::Leaf(leaf),
+            (l, r) => {
+                changes.hashes += 1;
+                Node::Middle(middle_hash(l.hash(), r.hash()))
+            }
+        };
+        let sides = [(left_path, old_left, new_left, !left_entries.is_empty()), (right_path, old_right, new_right, !right_entries.is_empty())];
+        for (side_path, old, new, touched) in sides {
+            if matches!(node, Node::Middle(_)) {
+                if touched && old != new {
+                    changes.nodes.push((depth + 1, side_path, new));
+                }
+            } else if !old.is_empty() {
+                changes.nodes.push((depth + 1, side_path, Node::Empty));
+            }
+        }
+        Ok((node, changes))
+    }
+
+    fn update_side(&self, depth: usize, path: &KeyPath, old: Node, entries: &mut [Entry]) -> UpdateResult {
+        if entries.is_empty() { Ok((old, Changes::default())) } else { self.update(depth, path, old, entries) }
+    }
+
+    /// Rebuilds a subtree that holds at most one leaf today.
+    fn rebuild(&self, depth: usize, existing: Option<Leaf>, entries: &[Entry]) -> UpdateResult {
+        let mut live: Vec<LiveLeaf> = Vec::with_capacity(entries.len() + 1);
+        if let Some(leaf) = existing {
+            if !entries.iter().any(|e| e.key == leaf.key) {
+                live.push(LiveLeaf { path: key_path(&leaf.key), leaf: Some(leaf), key: leaf.key, value: leaf.value });
+            }
+        }
+        for entry in entries {
+            if let Some(value) = entry.value {
+                let unchanged = existing.filter(|leaf| leaf.key == entry.key && leaf.value == value);
+                live.push(LiveLeaf { path: entry.path, leaf: unchanged, key: entry.key, value });
+            }
+        }
+        self.build(depth, &mut live)
+    }
+
+    fn build(&self, depth: usize, live: &mut [LiveLeaf]) -> UpdateResult {
+        match live {
+            [] => Ok((Node::Empty, Changes::default())),
+            [one] => {
+                let mut changes = Changes::default();
+                let leaf = one.leaf.unwrap_or_else(|| {
+                    changes.hashes += 1;
+                    Leaf { key: one.key, value: one.value, hash: leaf_hash(one.key, one.value) }
+                });
+                Ok((Node::Leaf(leaf), changes))
+            }
+            _ => {
+                if depth + 1 > self.leaf_depth_max {
+                    return Err((self.leaf_depth_max + 1) as u16);
+                }
+                let split = partition(live, depth, |l| &l.path);
+                let (left_live, right_live) = live.split_at_mut(split);
+                let (left, right) = join(
+                    left_live.len().min(right_live.len()),
+                    || self.build(depth + 1, left_live),
+                    || self.build(depth + 1, right_live),
+                );
+                let (left, mut changes) = left?;
+                let (right, right_changes) = right?;
+                changes.merge(right_changes);
+                let path = live[0].path;
+                for (bit, child) in [(false, left), (true, right)] {
+                    if !child.is_empty() {
+                        changes.nodes.push((depth + 1, with_bit(&path, depth, bit), child));
+                    }
+                }
+                changes.hashes += 1;
+                Ok((Node::Middle(middle_hash(left.hash(), right.hash())), changes))
+            }
+        }
+    }
+}
+
+impl SparseMerkleTree {
+    /// Applies puts and deletes as one batch (a later op on the same key wins;
+    /// deleting an absent key does nothing). The result equals applying the
+    /// ops one by one, in any order of distinct keys.
+    pub fn apply<S: PageStore>(&self, store: &S, ops: &[Op]) -> Result<BatchUpdate, TreeError<S::Error>> {
+        let mut entries: Vec<Entry> = ops.iter().map(|op| Entry { key: op.key, path: key_path(&op.key), value: op.value }).collect();
+        // Stable sort, then keep the last op of each key.
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut deduped: Vec<Entry> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match deduped.last_mut() {
+                Some(last) if last.path == entry.path => *last = entry,
+                _ => deduped.push(entry),
+            }
+        }
+        if deduped.is_empty() {
+            return Ok(BatchUpdate { root: self.root_node(), pages: Vec::new(), hashes: 0 });
+        }
+        let paths: Vec<KeyPath> = deduped.iter().map(|e| e.path).collect();
+        let loaded = LoadedPages::load(store, &self.root_node(), &paths)?;
+        let context = Context { loaded: &loaded, root: self.root_node(), leaf_depth_max: usize::from(self.max_levels()) - 1 };
+        let first = deduped[0].path;
+        let (root, changes) = context
+            .update(0, &first, self.root_node(), &mut deduped)
+            .map_err(|max_levels| TreeError::MaxLevelsReached { max_levels })?;
+        Ok(BatchUpdate { root, pages: collect_pages(&loaded, changes.nodes), hashes: changes.hashes })
+    }
+}
+
+fn collect_pages(loaded: &LoadedPages, nodes: Vec<(usize, KeyPath, Node)>) -> Vec<(PageId, Option<Page>)> {
+    let mut dirty: BTreeMap<PageId, Page> = BTreeMap::new();
+    for (depth, path, node) in nodes {
+        let id = PageId::containing(depth, &path);
+        dirty
+            .entry(id)
+            .or_insert_with(|| loaded.pages.get(&id).cloned().unwrap_or_default())
+            .set(slot(depth, &path), node);
+    }
+    dirty
+        .into_iter()
+        .filter_map(|(id, page)| {
+            let before = loaded.pages.get(&id);
+            if page.is_empty() {
+                before.map(|_| (id, None))
+            } else if before == Some(&page) {
+                None
+            } else {
+                Some((id, Some(page)))
+            }
+        })
+        .collect()
+}
