@@ -7,6 +7,7 @@
 
 mod batch;
 mod load;
+mod memory;
 pub mod node;
 pub mod page;
 mod prove;
@@ -15,6 +16,7 @@ pub mod store;
 pub use batch::BatchUpdate;
 pub use node::{KeyPath, Leaf, Node, key_path, leaf_hash, middle_hash};
 pub use page::{PAGE_LEVELS, Page, PageDecodeError, PageId};
+pub use memory::MemoryTree;
 pub use prove::Lookup;
 pub use store::{MemoryStore, PageStore};
 
