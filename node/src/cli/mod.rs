@@ -1,0 +1,3 @@
+//! The `rustorium` command-line client.
+
+pub mod smt;

@@ -1,0 +1,6 @@
+//! # rustorium-node
+//!
+//! The parts of Rustorium that do I/O: the command-line client's offline
+//! tools today; the storage engine, backends and server as they land.
+
+pub mod cli;
