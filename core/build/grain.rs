@@ -46,7 +46,8 @@ impl Grain {
     }
 
     fn clock(&mut self) -> bool {
-        let bit = self.tap(62) ^ self.tap(51) ^ self.tap(38) ^ self.tap(23) ^ self.tap(13) ^ self.tap(0);
+        let bit =
+            self.tap(62) ^ self.tap(51) ^ self.tap(38) ^ self.tap(23) ^ self.tap(13) ^ self.tap(0);
         self.state[self.head] = bit;
         self.head = (self.head + 1) % STATE_BITS;
         bit
@@ -84,19 +85,30 @@ impl Grain {
 
     /// The MDS sampling reduces modulo r instead of rejecting.
     pub fn next_field_element_reducing(&mut self) -> Fr {
-        let bytes: Vec<u8> = self.next_bigint().0.iter().flat_map(|limb| limb.to_le_bytes()).collect();
+        let bytes: Vec<u8> = self
+            .next_bigint()
+            .0
+            .iter()
+            .flat_map(|limb| limb.to_le_bytes())
+            .collect();
         Fr::from_le_bytes_mod_order(&bytes)
     }
 }
 
 /// Round constants (flattened, round-major) and the MDS matrix for width `t`.
-pub fn parameters(width: usize, full_rounds: usize, partial_rounds: usize) -> (Vec<Fr>, Vec<Vec<Fr>>) {
+pub fn parameters(
+    width: usize,
+    full_rounds: usize,
+    partial_rounds: usize,
+) -> (Vec<Fr>, Vec<Vec<Fr>>) {
     let mut grain = Grain::new(width as u16, full_rounds as u16, partial_rounds as u16);
     let constants = (0..(full_rounds + partial_rounds) * width)
         .map(|_| grain.next_field_element_rejecting())
         .collect();
     let (xs, ys) = loop {
-        let sample: Vec<Fr> = (0..2 * width).map(|_| grain.next_field_element_reducing()).collect();
+        let sample: Vec<Fr> = (0..2 * width)
+            .map(|_| grain.next_field_element_reducing())
+            .collect();
         let mut sorted = sample.clone();
         sorted.sort();
         sorted.dedup();
@@ -106,7 +118,15 @@ pub fn parameters(width: usize, full_rounds: usize, partial_rounds: usize) -> (V
     };
     let mds = xs
         .iter()
-        .map(|x| ys.iter().map(|y| (*x + y).inverse().expect("x_i + y_j != 0 for a Cauchy matrix")).collect())
+        .map(|x| {
+            ys.iter()
+                .map(|y| {
+                    (*x + y)
+                        .inverse()
+                        .expect("x_i + y_j != 0 for a Cauchy matrix")
+                })
+                .collect()
+        })
         .collect();
     (constants, mds)
 }

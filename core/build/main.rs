@@ -12,11 +12,16 @@ use std::fmt::Write as _;
 
 const FULL_ROUNDS: usize = 8;
 /// circomlib's partial-round counts for widths 2..=17.
-const PARTIAL_ROUNDS: [usize; 16] = [56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68];
+const PARTIAL_ROUNDS: [usize; 16] = [
+    56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68,
+];
 
 fn literal(x: &Fr) -> String {
     let limbs = (x.0).0;
-    format!("fr([0x{:016x}, 0x{:016x}, 0x{:016x}, 0x{:016x}])", limbs[0], limbs[1], limbs[2], limbs[3])
+    format!(
+        "fr([0x{:016x}, 0x{:016x}, 0x{:016x}, 0x{:016x}])",
+        limbs[0], limbs[1], limbs[2], limbs[3]
+    )
 }
 
 fn vector(v: &[Fr]) -> String {
@@ -60,13 +65,14 @@ fn main() {
         );
         let _ = writeln!(
             out,
-            "#[cfg(test)]\npub(crate) const PLAIN_MDS_{width}: [[Fr; {width}]; {width}] = {};\n\
-             #[cfg(test)]\npub(crate) const PLAIN_CONSTANTS_{width}: [Fr; {}] = {};\n",
+            "#[cfg(test)]\npub(crate) static PLAIN_MDS_{width}: [[Fr; {width}]; {width}] = {};\n\
+             #[cfg(test)]\npub(crate) static PLAIN_CONSTANTS_{width}: [Fr; {}] = {};\n",
             rows(&mds),
             constants.len(),
             vector(&constants),
         );
     }
-    let path = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("poseidon_constants.rs");
+    let path = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("poseidon_constants.rs");
     std::fs::write(path, out).expect("OUT_DIR is writable");
 }

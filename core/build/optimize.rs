@@ -29,22 +29,36 @@ pub struct Optimized {
 }
 
 fn mul_matrix_vector(m: &Matrix, v: &[Fr]) -> Vec<Fr> {
-    m.iter().map(|row| row.iter().zip(v).map(|(a, b)| *a * b).sum()).collect()
+    m.iter()
+        .map(|row| row.iter().zip(v).map(|(a, b)| *a * b).sum())
+        .collect()
 }
 
 fn mul_matrices(a: &Matrix, b: &Matrix) -> Matrix {
     let n = b[0].len();
     a.iter()
-        .map(|row| (0..n).map(|j| row.iter().enumerate().map(|(k, x)| *x * b[k][j]).sum()).collect())
+        .map(|row| {
+            (0..n)
+                .map(|j| row.iter().enumerate().map(|(k, x)| *x * b[k][j]).sum())
+                .collect()
+        })
         .collect()
 }
 
 fn invert(m: &Matrix) -> Matrix {
     let n = m.len();
     let mut a: Matrix = m.clone();
-    let mut inv: Matrix = (0..n).map(|i| (0..n).map(|j| if i == j { Fr::from(1u64) } else { Fr::zero() }).collect()).collect();
+    let mut inv: Matrix = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| if i == j { Fr::from(1u64) } else { Fr::zero() })
+                .collect()
+        })
+        .collect();
     for col in 0..n {
-        let pivot = (col..n).find(|&r| !a[r][col].is_zero()).expect("MDS submatrices are invertible");
+        let pivot = (col..n)
+            .find(|&r| !a[r][col].is_zero())
+            .expect("MDS submatrices are invertible");
         a.swap(col, pivot);
         inv.swap(col, pivot);
         let scale = a[col][col].inverse().expect("pivot is non-zero");
@@ -66,7 +80,13 @@ fn invert(m: &Matrix) -> Matrix {
     inv
 }
 
-pub fn optimize(width: usize, full_rounds: usize, partial_rounds: usize, constants: &[Fr], mds: &Matrix) -> Optimized {
+pub fn optimize(
+    width: usize,
+    full_rounds: usize,
+    partial_rounds: usize,
+    constants: &[Fr],
+    mds: &Matrix,
+) -> Optimized {
     let half = full_rounds / 2;
     let mut rounds: Vec<Vec<Fr>> = constants.chunks(width).map(<[Fr]>::to_vec).collect();
 
@@ -89,7 +109,9 @@ pub fn optimize(width: usize, full_rounds: usize, partial_rounds: usize, constan
         let hat: Matrix = acc[1..].iter().map(|row| row[1..].to_vec()).collect();
         let hat_inv = invert(&hat);
         let row = &acc[0][1..];
-        let w: Vec<Fr> = (0..width - 1).map(|j| (0..width - 1).map(|k| row[k] * hat_inv[k][j]).sum()).collect();
+        let w: Vec<Fr> = (0..width - 1)
+            .map(|j| (0..width - 1).map(|k| row[k] * hat_inv[k][j]).sum())
+            .collect();
         let mut sparse_row = vec![acc[0][0]];
         sparse_row.extend(w);
         let mut sparse_column = vec![Fr::zero()];
@@ -108,7 +130,10 @@ pub fn optimize(width: usize, full_rounds: usize, partial_rounds: usize, constan
     Optimized {
         first_full_constants: rounds[..half].to_vec(),
         pre_sparse: acc,
-        partial_constants: rounds[half..half + partial_rounds].iter().map(|c| c[0]).collect(),
+        partial_constants: rounds[half..half + partial_rounds]
+            .iter()
+            .map(|c| c[0])
+            .collect(),
         sparse_rows,
         sparse_columns,
         last_full_constants: rounds[half + partial_rounds..].to_vec(),

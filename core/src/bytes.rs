@@ -74,7 +74,10 @@ mod tests {
 
     #[test]
     fn short_string_is_one_call() {
-        let expected = hash2(header(3), Fr::from(u64::from_le_bytes([b'a', b'b', b'c', 0, 0, 0, 0, 0])));
+        let expected = hash2(
+            header(3),
+            Fr::from(u64::from_le_bytes([b'a', b'b', b'c', 0, 0, 0, 0, 0])),
+        );
         assert_eq!(bytes_to_field(b"abc"), expected);
     }
 

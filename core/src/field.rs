@@ -38,7 +38,9 @@ impl core::error::Error for FieldError {}
 
 /// Decodes the iden3 byte form: 32 bytes, little-endian, `< r`.
 pub fn fr_from_le_bytes(bytes: &[u8]) -> Result<Fr, FieldError> {
-    let array: &[u8; FIELD_BYTES] = bytes.try_into().map_err(|_| FieldError::WrongLength { got: bytes.len() })?;
+    let array: &[u8; FIELD_BYTES] = bytes
+        .try_into()
+        .map_err(|_| FieldError::WrongLength { got: bytes.len() })?;
     let mut limbs = [0u64; 4];
     for (limb, chunk) in limbs.iter_mut().zip(array.chunks_exact(8)) {
         let mut word = [0u8; 8];

@@ -15,12 +15,21 @@ fn build(tree_vectors: &Value) -> MemoryTree {
     let entries = tree_vectors["insertion_order_entries"].as_array().unwrap();
     let roots = tree_vectors["roots_after_each_insert"].as_array().unwrap();
     for (entry, root) in entries.iter().zip(roots) {
-        tree.insert(common::fr(&entry["key"]), common::fr(&entry["value"])).unwrap();
-        assert_eq!(tree.root(), common::fr(root), "root after inserting {}", entry["key"]);
+        tree.insert(common::fr(&entry["key"]), common::fr(&entry["value"]))
+            .unwrap();
+        assert_eq!(
+            tree.root(),
+            common::fr(root),
+            "root after inserting {}",
+            entry["key"]
+        );
         let leaf = tree.prove(&common::fr(&entry["key"])).unwrap();
         assert!(leaf.proof.existence);
     }
-    assert_eq!(fr_to_decimal(&tree.root()), tree_vectors["root_dec"].as_str().unwrap());
+    assert_eq!(
+        fr_to_decimal(&tree.root()),
+        tree_vectors["root_dec"].as_str().unwrap()
+    );
     tree
 }
 
@@ -36,12 +45,20 @@ fn roots_and_proofs_match_js_merkletree() {
             let lookup = tree.prove(&key).unwrap();
             let proof = &lookup.proof;
             assert_eq!(proof.existence, p["existence"].as_bool().unwrap());
-            assert_eq!(proof.siblings, common::frs(&p["all_siblings_dec"]), "siblings of {}", p["key"]);
+            assert_eq!(
+                proof.siblings,
+                common::frs(&p["all_siblings_dec"]),
+                "siblings of {}",
+                p["key"]
+            );
             match &p["node_aux"] {
                 Value::Null => assert_eq!(proof.node_aux, None),
                 aux => {
                     let ours = proof.node_aux.expect("aux leaf");
-                    assert_eq!((ours.key, ours.value), (common::fr(&aux["key"]), common::fr(&aux["value"])));
+                    assert_eq!(
+                        (ours.key, ours.value),
+                        (common::fr(&aux["key"]), common::fr(&aux["value"]))
+                    );
                 }
             }
             // JSON, both ways.
@@ -51,23 +68,47 @@ fn roots_and_proofs_match_js_merkletree() {
             assert_eq!(&Proof::try_from(&parsed).unwrap(), proof);
             // Compact bytes, both ways.
             let bytes = hex::encode(proof.to_compact().unwrap());
-            assert_eq!(bytes, p["proof_bytes_hex"].as_str().unwrap(), "bytes of {}", p["key"]);
-            assert_eq!(&Proof::from_compact(&hex::decode(&bytes).unwrap()).unwrap(), proof);
+            assert_eq!(
+                bytes,
+                p["proof_bytes_hex"].as_str().unwrap(),
+                "bytes of {}",
+                p["key"]
+            );
+            assert_eq!(
+                &Proof::from_compact(&hex::decode(&bytes).unwrap()).unwrap(),
+                proof
+            );
             // Verification with the value js-merkletree used.
-            let value = proof.existence.then(|| common::fr(&p["value_used_in_verify"]));
-            proof.verify(&tree.root(), &key, value.as_ref(), max_levels).unwrap();
+            let value = proof
+                .existence
+                .then(|| common::fr(&p["value_used_in_verify"]));
+            proof
+                .verify(&tree.root(), &key, value.as_ref(), max_levels)
+                .unwrap();
             if let Some(circom) = p.get("circom_verifier_input").filter(|c| !c.is_null()) {
                 let n_levels = circom["nLevels"].as_u64().unwrap() as usize;
-                let inputs = proof.to_circom(&tree.root(), &key, value.as_ref(), n_levels).unwrap();
+                let inputs = proof
+                    .to_circom(&tree.root(), &key, value.as_ref(), n_levels)
+                    .unwrap();
                 let ours = serde_json::to_value(SmtVerifierInputsJson::from(&inputs)).unwrap();
-                for field in ["enabled", "fnc", "root", "siblings", "oldKey", "oldValue", "key"] {
+                for field in [
+                    "enabled", "fnc", "root", "siblings", "oldKey", "oldValue", "key",
+                ] {
                     assert_eq!(ours[field], circom[field], "circom {field} of {}", p["key"]);
                 }
                 // SMTVerifier ignores `value` when fnc = 1; like circomlib's own tests
                 // we send 0 there (the vector file sends the aux value).
-                let expected_value = if proof.existence { circom["value"].clone() } else { Value::from("0") };
+                let expected_value = if proof.existence {
+                    circom["value"].clone()
+                } else {
+                    Value::from("0")
+                };
                 assert_eq!(ours["value"], expected_value);
-                let expected_is_old0 = if !proof.existence && proof.node_aux.is_none() { "1" } else { "0" };
+                let expected_is_old0 = if !proof.existence && proof.node_aux.is_none() {
+                    "1"
+                } else {
+                    "0"
+                };
                 assert_eq!(ours["isOld0"], expected_is_old0);
             }
             checked += 1;
@@ -83,9 +124,15 @@ fn update_and_delete_roots_match() {
     let mut tree = build(first);
     let five = common::fr(&Value::from("5"));
     tree.insert(five, common::fr(&Value::from("555"))).unwrap();
-    assert_eq!(tree.root(), common::fr(&vectors["update_delete"]["after_update_key5_to_555_root"]));
+    assert_eq!(
+        tree.root(),
+        common::fr(&vectors["update_delete"]["after_update_key5_to_555_root"])
+    );
     tree.delete(five).unwrap();
-    assert_eq!(tree.root(), common::fr(&vectors["update_delete"]["after_delete_key5_root"]));
+    assert_eq!(
+        tree.root(),
+        common::fr(&vectors["update_delete"]["after_delete_key5_root"])
+    );
 }
 
 #[test]
@@ -94,8 +141,16 @@ fn tiny_trees() {
     let tiny = &vectors["tiny"];
     let mut tree = MemoryTree::new(40).unwrap();
     assert_eq!(fr_to_decimal(&tree.root()), "0");
-    tree.insert(common::fr(&Value::from("1")), common::fr(&Value::from("10"))).unwrap();
+    tree.insert(
+        common::fr(&Value::from("1")),
+        common::fr(&Value::from("10")),
+    )
+    .unwrap();
     assert_eq!(tree.root(), common::fr(&tiny["root_1"]));
-    tree.insert(common::fr(&Value::from("2")), common::fr(&Value::from("20"))).unwrap();
+    tree.insert(
+        common::fr(&Value::from("2")),
+        common::fr(&Value::from("20")),
+    )
+    .unwrap();
     assert_eq!(tree.root(), common::fr(&tiny["root_2"]));
 }

@@ -25,12 +25,17 @@ fn arb_key() -> impl Strategy<Value = Fr> {
 }
 
 fn arb_value() -> impl Strategy<Value = Fr> {
-    prop_oneof![Just(Fr::from(0u64)), Just(-Fr::from(1u64)), any::<u64>().prop_map(Fr::from)]
+    prop_oneof![
+        Just(Fr::from(0u64)),
+        Just(-Fr::from(1u64)),
+        any::<u64>().prop_map(Fr::from)
+    ]
 }
 
 fn arb_ops() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(
-        (arb_key(), prop::option::weighted(0.8, arb_value())).prop_map(|(key, value)| Op { key, value }),
+        (arb_key(), prop::option::weighted(0.8, arb_value()))
+            .prop_map(|(key, value)| Op { key, value }),
         0..80,
     )
 }
@@ -48,7 +53,10 @@ fn model(ops: &[Op]) -> BTreeMap<[u8; 32], (Fr, Fr)> {
 }
 
 fn pages(tree: &MemoryTree) -> Vec<(PageId, Vec<u8>)> {
-    tree.store().iter().map(|(id, page)| (*id, page.encode())).collect()
+    tree.store()
+        .iter()
+        .map(|(id, page)| (*id, page.encode()))
+        .collect()
 }
 
 proptest! {
@@ -123,21 +131,36 @@ fn max_levels_is_an_error_and_changes_nothing() {
     tree.insert(Fr::from(0b0001u64), Fr::from(1u64)).unwrap();
     tree.insert(Fr::from(0b0010u64), Fr::from(2u64)).unwrap();
     let (root, before) = (tree.root(), pages(&tree));
-    let err = tree.apply(&[Op::put(Fr::from(0b0100u64), Fr::from(3u64)), Op::put(Fr::from(0b1001u64), Fr::from(4u64))]);
-    assert_eq!(err.unwrap_err(), TreeError::MaxLevelsReached { max_levels: 4 });
+    let err = tree.apply(&[
+        Op::put(Fr::from(0b0100u64), Fr::from(3u64)),
+        Op::put(Fr::from(0b1001u64), Fr::from(4u64)),
+    ]);
+    assert_eq!(
+        err.unwrap_err(),
+        TreeError::MaxLevelsReached { max_levels: 4 }
+    );
     assert_eq!(tree.root(), root);
     assert_eq!(pages(&tree), before);
     // Depth 3 is allowed: 0b0001 and 0b0101 part at bit 2.
     tree.insert(Fr::from(0b0101u64), Fr::from(5u64)).unwrap();
     let lookup = tree.prove(&Fr::from(0b0101u64)).unwrap();
     assert_eq!(lookup.proof.depth(), 3);
-    lookup.proof.verify(&tree.root(), &Fr::from(0b0101u64), Some(&Fr::from(5u64)), 4).unwrap();
+    lookup
+        .proof
+        .verify(&tree.root(), &Fr::from(0b0101u64), Some(&Fr::from(5u64)), 4)
+        .unwrap();
 }
 
 #[test]
 fn invalid_max_levels_is_refused() {
-    assert!(matches!(MemoryTree::new(0), Err(TreeError::InvalidMaxLevels { max_levels: 0 })));
-    assert!(matches!(MemoryTree::new(256), Err(TreeError::InvalidMaxLevels { max_levels: 256 })));
+    assert!(matches!(
+        MemoryTree::new(0),
+        Err(TreeError::InvalidMaxLevels { max_levels: 0 })
+    ));
+    assert!(matches!(
+        MemoryTree::new(256),
+        Err(TreeError::InvalidMaxLevels { max_levels: 256 })
+    ));
     assert!(MemoryTree::new(255).is_ok());
 }
 
@@ -145,11 +168,18 @@ fn invalid_max_levels_is_refused() {
 fn keys_sharing_253_bits_reach_depth_253() {
     let mut tree = MemoryTree::new(255).unwrap();
     let low = Fr::from(5u64);
-    let high = low + <Fr as ark_ff::PrimeField>::from_bigint(ark_ff::BigInt::new([0, 0, 0, 1 << 61])).unwrap();
+    let high = low
+        + <Fr as ark_ff::PrimeField>::from_bigint(ark_ff::BigInt::new([0, 0, 0, 1 << 61])).unwrap();
     tree.insert(low, Fr::from(1u64)).unwrap();
     tree.insert(high, Fr::from(2u64)).unwrap();
     let lookup = tree.prove(&high).unwrap();
     assert_eq!(lookup.proof.depth(), 254);
-    lookup.proof.verify(&tree.root(), &high, Some(&Fr::from(2u64)), 255).unwrap();
-    assert!(lookup.proof.to_compact().is_err(), "the compact form stops at 240 levels");
+    lookup
+        .proof
+        .verify(&tree.root(), &high, Some(&Fr::from(2u64)), 255)
+        .unwrap();
+    assert!(
+        lookup.proof.to_compact().is_err(),
+        "the compact form stops at 240 levels"
+    );
 }

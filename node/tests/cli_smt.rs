@@ -6,7 +6,8 @@ use serde_json::Value;
 use std::process::Command;
 
 fn vectors() -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/iden3_vectors.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/vectors/iden3_vectors.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -15,12 +16,17 @@ fn smt(max_levels: &str, entries: &str, prove: &[&str]) -> (bool, String, String
     let file = dir.path().join("entries.json");
     std::fs::write(&file, entries).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rustorium"));
-    cmd.args(["smt", "--max-levels", max_levels, "--entries"]).arg(&file);
+    cmd.args(["smt", "--max-levels", max_levels, "--entries"])
+        .arg(&file);
     for key in prove {
         cmd.args(["--prove", key]);
     }
     let out = cmd.output().unwrap();
-    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
 #[test]
@@ -33,7 +39,12 @@ fn reproduces_the_js_merkletree_vectors() {
         .iter()
         .map(|e| serde_json::json!({"key": e["key"], "value": e["value"]}))
         .collect();
-    let keys: Vec<&str> = tree["proofs"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = tree["proofs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
     let (ok, stdout, stderr) = smt("40", &Value::from(entries).to_string(), &keys);
     assert!(ok, "{stderr}");
     let output: Value = serde_json::from_str(&stdout).unwrap();
@@ -52,7 +63,10 @@ fn reproduces_the_js_merkletree_vectors() {
             assert!(ours["value"].is_null());
             match &theirs["node_aux"] {
                 Value::Null => assert!(ours["node_aux"].is_null()),
-                aux => assert_eq!((&ours["node_aux"]["key"], &ours["node_aux"]["value"]), (&aux["key"], &aux["value"])),
+                aux => assert_eq!(
+                    (&ours["node_aux"]["key"], &ours["node_aux"]["value"]),
+                    (&aux["key"], &aux["value"])
+                ),
             }
         }
         let circom = &ours["circom"];
@@ -66,19 +80,50 @@ fn bad_input_is_one_clear_error() {
     let r = "21888242871839275222246405745257275088548364400416034343698204186575808495617";
     let cases: Vec<(String, &[&str], &str)> = vec![
         ("not json".into(), &[], "not a JSON array"),
-        (r#"{"key": "1", "value": "2"}"#.into(), &[], "not a JSON array"),
-        (format!(r#"[{{"key": "1", "value": "{r}"}}]"#), &[], "entry 0: value"),
-        (r#"[{"key": "0x1", "value": "2"}]"#.into(), &[], "entry 0: key"),
-        (r#"[{"key": "1", "value": "2"}, {"key": "1", "value": "3"}]"#.into(), &[], "appears twice"),
-        (r#"[{"key": "1", "value": "2", "extra": 1}]"#.into(), &[], "unknown field"),
-        (r#"[{"key": "1", "value": "2"}, {"key": "17", "value": "3"}]"#.into(), &[], "max_levels"),
-        (r#"[{"key": "1", "value": "2"}]"#.into(), &["12x"], "--prove \"12x\""),
+        (
+            r#"{"key": "1", "value": "2"}"#.into(),
+            &[],
+            "not a JSON array",
+        ),
+        (
+            format!(r#"[{{"key": "1", "value": "{r}"}}]"#),
+            &[],
+            "entry 0: value",
+        ),
+        (
+            r#"[{"key": "0x1", "value": "2"}]"#.into(),
+            &[],
+            "entry 0: key",
+        ),
+        (
+            r#"[{"key": "1", "value": "2"}, {"key": "1", "value": "3"}]"#.into(),
+            &[],
+            "appears twice",
+        ),
+        (
+            r#"[{"key": "1", "value": "2", "extra": 1}]"#.into(),
+            &[],
+            "unknown field",
+        ),
+        (
+            r#"[{"key": "1", "value": "2"}, {"key": "17", "value": "3"}]"#.into(),
+            &[],
+            "max_levels",
+        ),
+        (
+            r#"[{"key": "1", "value": "2"}]"#.into(),
+            &["12x"],
+            "--prove \"12x\"",
+        ),
     ];
     for (entries, prove, expected) in cases {
         let (ok, stdout, stderr) = smt("4", &entries, prove);
         assert!(!ok, "{entries} should fail");
         assert!(stdout.is_empty());
-        assert!(stderr.contains(expected), "{entries}: stderr {stderr:?} lacks {expected:?}");
+        assert!(
+            stderr.contains(expected),
+            "{entries}: stderr {stderr:?} lacks {expected:?}"
+        );
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     }
     let (ok, _, stderr) = smt("0", "[]", &[]);

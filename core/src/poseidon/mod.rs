@@ -108,7 +108,12 @@ mod tests {
     use ark_ff::Field;
     use light_poseidon::parameters::bn254_x5::get_poseidon_parameters;
 
-    fn plain_permutation<const T: usize>(constants: &[Fr], mds: &[[Fr; T]; T], partial_rounds: usize, state: &mut [Fr; T]) {
+    fn plain_permutation<const T: usize>(
+        constants: &[Fr],
+        mds: &[[Fr; T]; T],
+        partial_rounds: usize,
+        state: &mut [Fr; T],
+    ) {
         let rounds = 8 + partial_rounds;
         for r in 0..rounds {
             for (s, c) in state.iter_mut().zip(&constants[r * T..(r + 1) * T]) {
@@ -129,11 +134,25 @@ mod tests {
         ($t:literal, $params:ident, $mds:ident, $consts:ident) => {{
             let partial = constants::$params.partial_constants.len();
             let reference = get_poseidon_parameters::<Fr>($t);
-            assert_eq!(reference.is_ok(), $t <= light_poseidon::MAX_X5_LEN, "light-poseidon covers widths up to 13");
+            assert_eq!(
+                reference.is_ok(),
+                $t <= light_poseidon::MAX_X5_LEN,
+                "light-poseidon covers widths up to 13"
+            );
             if let Ok(reference) = reference {
-                assert_eq!(reference.ark.as_slice(), &constants::$consts[..], "round constants, width {}", $t);
+                assert_eq!(
+                    reference.ark.as_slice(),
+                    &constants::$consts[..],
+                    "round constants, width {}",
+                    $t
+                );
                 for (i, row) in reference.mds.iter().enumerate() {
-                    assert_eq!(row.as_slice(), &constants::$mds[i][..], "mds row {i}, width {}", $t);
+                    assert_eq!(
+                        row.as_slice(),
+                        &constants::$mds[i][..],
+                        "mds row {i}, width {}",
+                        $t
+                    );
                 }
             }
             let mut plain = [Fr::from(0u64); $t];

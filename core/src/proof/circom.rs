@@ -39,7 +39,11 @@ impl core::fmt::Display for CircomError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::TooFewLevels { depth, n_levels } => {
-                write!(f, "a proof of depth {depth} needs SMTVerifier with at least {} levels, got {n_levels}", depth + 1)
+                write!(
+                    f,
+                    "a proof of depth {depth} needs SMTVerifier with at least {} levels, got {n_levels}",
+                    depth + 1
+                )
             }
             Self::MissingValue => f.write_str("a membership proof needs its value"),
         }
@@ -51,20 +55,45 @@ impl core::error::Error for CircomError {}
 impl Proof {
     /// `SMTVerifier(n_levels)` inputs proving this proof's statement about
     /// `key` (`value` is required for a membership proof, ignored otherwise).
-    pub fn to_circom(&self, root: &Fr, key: &Fr, value: Option<&Fr>, n_levels: usize) -> Result<SmtVerifierInputs, CircomError> {
+    pub fn to_circom(
+        &self,
+        root: &Fr,
+        key: &Fr,
+        value: Option<&Fr>,
+        n_levels: usize,
+    ) -> Result<SmtVerifierInputs, CircomError> {
         if n_levels < self.depth() + 1 {
-            return Err(CircomError::TooFewLevels { depth: self.depth(), n_levels });
+            return Err(CircomError::TooFewLevels {
+                depth: self.depth(),
+                n_levels,
+            });
         }
         let mut siblings = self.siblings.clone();
         siblings.resize(n_levels, Fr::zero());
         let (old_key, old_value, is_old0, value, fnc) = if self.existence {
-            (Fr::zero(), Fr::zero(), false, *value.ok_or(CircomError::MissingValue)?, 0)
+            (
+                Fr::zero(),
+                Fr::zero(),
+                false,
+                *value.ok_or(CircomError::MissingValue)?,
+                0,
+            )
         } else {
             match &self.node_aux {
                 Some(aux) => (aux.key, aux.value, false, Fr::zero(), 1),
                 None => (Fr::zero(), Fr::zero(), true, Fr::zero(), 1),
             }
         };
-        Ok(SmtVerifierInputs { enabled: true, root: *root, siblings, old_key, old_value, is_old0, key: *key, value, fnc })
+        Ok(SmtVerifierInputs {
+            enabled: true,
+            root: *root,
+            siblings,
+            old_key,
+            old_value,
+            is_old0,
+            key: *key,
+            value,
+            fnc,
+        })
     }
 }

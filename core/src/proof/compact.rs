@@ -40,13 +40,26 @@ pub enum DecodeError {
 impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::TooShort { got } => write!(f, "compact proof needs at least {HEADER_BYTES} bytes, got {got}"),
+            Self::TooShort { got } => write!(
+                f,
+                "compact proof needs at least {HEADER_BYTES} bytes, got {got}"
+            ),
             Self::UnknownFlags { flags } => write!(f, "unknown proof flags 0x{flags:02x}"),
             Self::AuxInMembershipProof => f.write_str("membership proof carries an aux leaf"),
-            Self::DepthTooLarge { depth } => write!(f, "depth {depth} exceeds the {MAX_COMPACT_DEPTH} levels of the compact form"),
-            Self::BitmapBeyondDepth => f.write_str("sibling bitmap marks a level at or past the depth"),
-            Self::WrongLength { expected, got } => write!(f, "compact proof should be {expected} bytes, got {got}"),
-            Self::ZeroSiblingMarkedNonEmpty { depth } => write!(f, "sibling at level {depth} is marked non-empty but is zero"),
+            Self::DepthTooLarge { depth } => write!(
+                f,
+                "depth {depth} exceeds the {MAX_COMPACT_DEPTH} levels of the compact form"
+            ),
+            Self::BitmapBeyondDepth => {
+                f.write_str("sibling bitmap marks a level at or past the depth")
+            }
+            Self::WrongLength { expected, got } => {
+                write!(f, "compact proof should be {expected} bytes, got {got}")
+            }
+            Self::ZeroSiblingMarkedNonEmpty { depth } => write!(
+                f,
+                "sibling at level {depth} is marked non-empty but is zero"
+            ),
             Self::Field(e) => write!(f, "bad field element: {e}"),
         }
     }
@@ -64,7 +77,10 @@ pub enum EncodeError {
 impl core::fmt::Display for EncodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::TooDeep { depth } => write!(f, "a proof of depth {depth} exceeds the {MAX_COMPACT_DEPTH} levels of the compact form"),
+            Self::TooDeep { depth } => write!(
+                f,
+                "a proof of depth {depth} exceeds the {MAX_COMPACT_DEPTH} levels of the compact form"
+            ),
         }
     }
 }
@@ -134,14 +150,22 @@ impl Proof {
         let count = non_empty.iter().filter(|&&b| b).count();
         let expected = HEADER_BYTES + FIELD_BYTES * (count + if has_aux { 2 } else { 0 });
         if bytes.len() != expected {
-            return Err(DecodeError::WrongLength { expected, got: bytes.len() });
+            return Err(DecodeError::WrongLength {
+                expected,
+                got: bytes.len(),
+            });
         }
-        let mut elements = bytes[HEADER_BYTES..].chunks_exact(FIELD_BYTES).map(fr_from_le_bytes);
+        let mut elements = bytes[HEADER_BYTES..]
+            .chunks_exact(FIELD_BYTES)
+            .map(fr_from_le_bytes);
         let mut siblings = Vec::with_capacity(depth);
         for (level, &marked) in non_empty[..depth].iter().enumerate() {
             if marked {
                 // The length check above guarantees one element per marked level.
-                let sibling = elements.next().unwrap_or(Ok(Fr::zero())).map_err(DecodeError::Field)?;
+                let sibling = elements
+                    .next()
+                    .unwrap_or(Ok(Fr::zero()))
+                    .map_err(DecodeError::Field)?;
                 if sibling.is_zero() {
                     return Err(DecodeError::ZeroSiblingMarkedNonEmpty { depth: level });
                 }
@@ -151,12 +175,22 @@ impl Proof {
             }
         }
         let node_aux = if has_aux {
-            let key = elements.next().unwrap_or(Ok(Fr::zero())).map_err(DecodeError::Field)?;
-            let value = elements.next().unwrap_or(Ok(Fr::zero())).map_err(DecodeError::Field)?;
+            let key = elements
+                .next()
+                .unwrap_or(Ok(Fr::zero()))
+                .map_err(DecodeError::Field)?;
+            let value = elements
+                .next()
+                .unwrap_or(Ok(Fr::zero()))
+                .map_err(DecodeError::Field)?;
             Some(NodeAux { key, value })
         } else {
             None
         };
-        Ok(Self { existence, siblings, node_aux })
+        Ok(Self {
+            existence,
+            siblings,
+            node_aux,
+        })
     }
 }

@@ -54,7 +54,10 @@ impl From<&Proof> for Iden3ProofJson {
         Self {
             existence: proof.existence,
             siblings: proof.siblings.iter().map(fr_to_decimal).collect(),
-            node_aux: proof.node_aux.map(|aux| NodeAuxJson { key: fr_to_decimal(&aux.key), value: fr_to_decimal(&aux.value) }),
+            node_aux: proof.node_aux.map(|aux| NodeAuxJson {
+                key: fr_to_decimal(&aux.key),
+                value: fr_to_decimal(&aux.value),
+            }),
         }
     }
 }
@@ -66,7 +69,9 @@ impl TryFrom<&Iden3ProofJson> for Proof {
             .siblings
             .iter()
             .enumerate()
-            .map(|(index, s)| fr_from_decimal(s).map_err(|error| JsonProofError::Sibling { index, error }))
+            .map(|(index, s)| {
+                fr_from_decimal(s).map_err(|error| JsonProofError::Sibling { index, error })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let node_aux = match &json.node_aux {
             None => None,
@@ -76,7 +81,11 @@ impl TryFrom<&Iden3ProofJson> for Proof {
                 value: fr_from_decimal(&aux.value).map_err(JsonProofError::AuxValue)?,
             }),
         };
-        Ok(Self { existence: json.existence, siblings, node_aux })
+        Ok(Self {
+            existence: json.existence,
+            siblings,
+            node_aux,
+        })
     }
 }
 

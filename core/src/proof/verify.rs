@@ -9,8 +9,8 @@
 
 use super::Proof;
 use crate::field::Fr;
-use crate::tree::node::{key_path, leaf_hash, middle_hash, path_bit, paths_share_prefix};
 use crate::tree::MAX_LEVELS_LIMIT;
+use crate::tree::node::{key_path, leaf_hash, middle_hash, path_bit, paths_share_prefix};
 use ark_ff::Zero;
 
 /// Why a proof was rejected.
@@ -42,14 +42,28 @@ pub enum VerifyError {
 impl core::fmt::Display for VerifyError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::InvalidMaxLevels { max_levels } => write!(f, "max_levels must be between 1 and {MAX_LEVELS_LIMIT}, got {max_levels}"),
-            Self::TooManySiblings { got, max } => write!(f, "proof has {got} siblings, more than the {max} that max_levels allows"),
-            Self::EmptyLastSibling => f.write_str("proof is not canonical: its last sibling is empty"),
+            Self::InvalidMaxLevels { max_levels } => write!(
+                f,
+                "max_levels must be between 1 and {MAX_LEVELS_LIMIT}, got {max_levels}"
+            ),
+            Self::TooManySiblings { got, max } => write!(
+                f,
+                "proof has {got} siblings, more than the {max} that max_levels allows"
+            ),
+            Self::EmptyLastSibling => {
+                f.write_str("proof is not canonical: its last sibling is empty")
+            }
             Self::AuxInMembershipProof => f.write_str("membership proof carries an aux leaf"),
-            Self::AuxKeyIsKey => f.write_str("aux leaf has the proven key: the key is present, not absent"),
+            Self::AuxKeyIsKey => {
+                f.write_str("aux leaf has the proven key: the key is present, not absent")
+            }
             Self::AuxOffPath => f.write_str("aux leaf's path does not follow the key's path"),
-            Self::ProvesAbsence => f.write_str("proof shows the key is absent, but a value was claimed"),
-            Self::ProvesPresence => f.write_str("proof shows the key is present, but absence was claimed"),
+            Self::ProvesAbsence => {
+                f.write_str("proof shows the key is absent, but a value was claimed")
+            }
+            Self::ProvesPresence => {
+                f.write_str("proof shows the key is present, but absence was claimed")
+            }
             Self::RootMismatch => f.write_str("proof does not lead to the trusted root"),
         }
     }
@@ -59,13 +73,21 @@ impl core::error::Error for VerifyError {}
 
 /// The root a proof leads to for `key` and, in a membership proof, `value`,
 /// after the structural checks of [`Proof::verify`].
-pub fn compute_root(proof: &Proof, key: &Fr, value: Option<&Fr>, max_levels: u16) -> Result<Fr, VerifyError> {
+pub fn compute_root(
+    proof: &Proof,
+    key: &Fr,
+    value: Option<&Fr>,
+    max_levels: u16,
+) -> Result<Fr, VerifyError> {
     if max_levels == 0 || max_levels > MAX_LEVELS_LIMIT {
         return Err(VerifyError::InvalidMaxLevels { max_levels });
     }
     let max = usize::from(max_levels) - 1;
     if proof.depth() > max {
-        return Err(VerifyError::TooManySiblings { got: proof.depth(), max });
+        return Err(VerifyError::TooManySiblings {
+            got: proof.depth(),
+            max,
+        });
     }
     if proof.siblings.last().is_some_and(Zero::is_zero) {
         return Err(VerifyError::EmptyLastSibling);
@@ -92,7 +114,11 @@ pub fn compute_root(proof: &Proof, key: &Fr, value: Option<&Fr>, max_levels: u16
     };
     let mut node = bottom;
     for (depth, sibling) in proof.siblings.iter().enumerate().rev() {
-        node = if path_bit(&path, depth) { middle_hash(*sibling, node) } else { middle_hash(node, *sibling) };
+        node = if path_bit(&path, depth) {
+            middle_hash(*sibling, node)
+        } else {
+            middle_hash(node, *sibling)
+        };
     }
     Ok(node)
 }
@@ -100,7 +126,17 @@ pub fn compute_root(proof: &Proof, key: &Fr, value: Option<&Fr>, max_levels: u16
 impl Proof {
     /// Checks that this proof shows `key` holding `value` (`Some`) or absent
     /// (`None`) in the tree with root `root` and the given `max_levels`.
-    pub fn verify(&self, root: &Fr, key: &Fr, value: Option<&Fr>, max_levels: u16) -> Result<(), VerifyError> {
-        if compute_root(self, key, value, max_levels)? == *root { Ok(()) } else { Err(VerifyError::RootMismatch) }
+    pub fn verify(
+        &self,
+        root: &Fr,
+        key: &Fr,
+        value: Option<&Fr>,
+        max_levels: u16,
+    ) -> Result<(), VerifyError> {
+        if compute_root(self, key, value, max_levels)? == *root {
+            Ok(())
+        } else {
+            Err(VerifyError::RootMismatch)
+        }
     }
 }

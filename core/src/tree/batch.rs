@@ -105,7 +105,13 @@ struct Context<'a> {
 type UpdateResult = Result<(Node, Changes), u16>;
 
 impl Context<'_> {
-    fn update(&self, depth: usize, path: &KeyPath, node: Node, entries: &mut [Entry]) -> UpdateResult {
+    fn update(
+        &self,
+        depth: usize,
+        path: &KeyPath,
+        node: Node,
+        entries: &mut [Entry],
+    ) -> UpdateResult {
         match node {
             Node::Middle(_) => self.update_middle(depth, path, entries),
             Node::Empty => self.rebuild(depth, None, entries),
@@ -137,7 +143,10 @@ impl Context<'_> {
                 Node::Middle(middle_hash(l.hash(), r.hash()))
             }
         };
-        let sides = [(left_path, old_left, new_left, !left_entries.is_empty()), (right_path, old_right, new_right, !right_entries.is_empty())];
+        let sides = [
+            (left_path, old_left, new_left, !left_entries.is_empty()),
+            (right_path, old_right, new_right, !right_entries.is_empty()),
+        ];
         for (side_path, old, new, touched) in sides {
             if matches!(node, Node::Middle(_)) {
                 if touched && old != new {
@@ -150,22 +159,43 @@ impl Context<'_> {
         Ok((node, changes))
     }
 
-    fn update_side(&self, depth: usize, path: &KeyPath, old: Node, entries: &mut [Entry]) -> UpdateResult {
-        if entries.is_empty() { Ok((old, Changes::default())) } else { self.update(depth, path, old, entries) }
+    fn update_side(
+        &self,
+        depth: usize,
+        path: &KeyPath,
+        old: Node,
+        entries: &mut [Entry],
+    ) -> UpdateResult {
+        if entries.is_empty() {
+            Ok((old, Changes::default()))
+        } else {
+            self.update(depth, path, old, entries)
+        }
     }
 
     /// Rebuilds a subtree that holds at most one leaf today.
     fn rebuild(&self, depth: usize, existing: Option<Leaf>, entries: &[Entry]) -> UpdateResult {
         let mut live: Vec<LiveLeaf> = Vec::with_capacity(entries.len() + 1);
-        if let Some(leaf) = existing {
-            if !entries.iter().any(|e| e.key == leaf.key) {
-                live.push(LiveLeaf { path: key_path(&leaf.key), leaf: Some(leaf), key: leaf.key, value: leaf.value });
-            }
+        if let Some(leaf) = existing
+            && !entries.iter().any(|e| e.key == leaf.key)
+        {
+            live.push(LiveLeaf {
+                path: key_path(&leaf.key),
+                leaf: Some(leaf),
+                key: leaf.key,
+                value: leaf.value,
+            });
         }
         for entry in entries {
             if let Some(value) = entry.value {
-                let unchanged = existing.filter(|leaf| leaf.key == entry.key && leaf.value == value);
-                live.push(LiveLeaf { path: entry.path, leaf: unchanged, key: entry.key, value });
+                let unchanged =
+                    existing.filter(|leaf| leaf.key == entry.key && leaf.value == value);
+                live.push(LiveLeaf {
+                    path: entry.path,
+                    leaf: unchanged,
+                    key: entry.key,
+                    value,
+                });
             }
         }
         self.build(depth, &mut live)
@@ -178,7 +208,11 @@ impl Context<'_> {
                 let mut changes = Changes::default();
                 let leaf = one.leaf.unwrap_or_else(|| {
                     changes.hashes += 1;
-                    Leaf { key: one.key, value: one.value, hash: leaf_hash(one.key, one.value) }
+                    Leaf {
+                        key: one.key,
+                        value: one.value,
+                        hash: leaf_hash(one.key, one.value),
+                    }
                 });
                 Ok((Node::Leaf(leaf), changes))
             }
@@ -199,11 +233,16 @@ impl Context<'_> {
                 let path = live[0].path;
                 for (bit, child) in [(false, left), (true, right)] {
                     if !child.is_empty() {
-                        changes.nodes.push((depth + 1, with_bit(&path, depth, bit), child));
+                        changes
+                            .nodes
+                            .push((depth + 1, with_bit(&path, depth, bit), child));
                     }
                 }
                 changes.hashes += 1;
-                Ok((Node::Middle(middle_hash(left.hash(), right.hash())), changes))
+                Ok((
+                    Node::Middle(middle_hash(left.hash(), right.hash())),
+                    changes,
+                ))
             }
         }
     }
@@ -213,10 +252,21 @@ impl SparseMerkleTree {
     /// Applies puts and deletes as one batch (a later op on the same key wins;
     /// deleting an absent key does nothing). The result equals applying the
     /// ops one by one, in any order of distinct keys.
-    pub fn apply<S: PageStore>(&self, store: &S, ops: &[Op]) -> Result<BatchUpdate, TreeError<S::Error>> {
-        let mut entries: Vec<Entry> = ops.iter().map(|op| Entry { key: op.key, path: key_path(&op.key), value: op.value }).collect();
+    pub fn apply<S: PageStore>(
+        &self,
+        store: &S,
+        ops: &[Op],
+    ) -> Result<BatchUpdate, TreeError<S::Error>> {
+        let mut entries: Vec<Entry> = ops
+            .iter()
+            .map(|op| Entry {
+                key: op.key,
+                path: key_path(&op.key),
+                value: op.value,
+            })
+            .collect();
         // Stable sort, then keep the last op of each key.
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        entries.sort_by_key(|e| e.path);
         let mut deduped: Vec<Entry> = Vec::with_capacity(entries.len());
         for entry in entries {
             match deduped.last_mut() {
@@ -225,20 +275,35 @@ impl SparseMerkleTree {
             }
         }
         if deduped.is_empty() {
-            return Ok(BatchUpdate { root: self.root_node(), pages: Vec::new(), hashes: 0 });
+            return Ok(BatchUpdate {
+                root: self.root_node(),
+                pages: Vec::new(),
+                hashes: 0,
+            });
         }
         let paths: Vec<KeyPath> = deduped.iter().map(|e| e.path).collect();
         let loaded = LoadedPages::load(store, &self.root_node(), &paths)?;
-        let context = Context { loaded: &loaded, root: self.root_node(), leaf_depth_max: usize::from(self.max_levels()) - 1 };
+        let context = Context {
+            loaded: &loaded,
+            root: self.root_node(),
+            leaf_depth_max: usize::from(self.max_levels()) - 1,
+        };
         let first = deduped[0].path;
         let (root, changes) = context
             .update(0, &first, self.root_node(), &mut deduped)
             .map_err(|max_levels| TreeError::MaxLevelsReached { max_levels })?;
-        Ok(BatchUpdate { root, pages: collect_pages(&loaded, changes.nodes), hashes: changes.hashes })
+        Ok(BatchUpdate {
+            root,
+            pages: collect_pages(&loaded, changes.nodes),
+            hashes: changes.hashes,
+        })
     }
 }
 
-fn collect_pages(loaded: &LoadedPages, nodes: Vec<(usize, KeyPath, Node)>) -> Vec<(PageId, Option<Page>)> {
+fn collect_pages(
+    loaded: &LoadedPages,
+    nodes: Vec<(usize, KeyPath, Node)>,
+) -> Vec<(PageId, Option<Page>)> {
     let mut dirty: BTreeMap<PageId, Page> = BTreeMap::new();
     for (depth, path, node) in nodes {
         let id = PageId::containing(depth, &path);

@@ -20,12 +20,18 @@ impl LoadedPages {
         if depth == 0 {
             return *root;
         }
-        self.pages.get(&PageId::containing(depth, path)).map_or(Node::Empty, |page| page.node(slot(depth, path)))
+        self.pages
+            .get(&PageId::containing(depth, path))
+            .map_or(Node::Empty, |page| page.node(slot(depth, path)))
     }
 
     /// Loads every page on the way from the root to where each path ends (a
     /// leaf or an empty slot).
-    pub(crate) fn load<S: PageStore>(store: &S, root: &Node, paths: &[KeyPath]) -> Result<Self, TreeError<S::Error>> {
+    pub(crate) fn load<S: PageStore>(
+        store: &S,
+        root: &Node,
+        paths: &[KeyPath],
+    ) -> Result<Self, TreeError<S::Error>> {
         let mut loaded = Self::default();
         let mut pending: Vec<(KeyPath, usize)> = paths.iter().map(|p| (*p, 0)).collect();
         while !pending.is_empty() {
@@ -55,11 +61,15 @@ impl LoadedPages {
             let ids: Vec<PageId> = wanted.into_iter().collect();
             let pages = store.pages(&ids).map_err(TreeError::Store)?;
             if pages.len() != ids.len() {
-                return Err(TreeError::MissingPage { depth: ids[pages.len().min(ids.len() - 1)].depth() as u16 });
+                return Err(TreeError::MissingPage {
+                    depth: ids[pages.len().min(ids.len() - 1)].depth() as u16,
+                });
             }
             for (id, page) in ids.into_iter().zip(pages) {
                 // A middle node above this page needs a non-empty child in it.
-                let page = page.ok_or(TreeError::MissingPage { depth: id.depth() as u16 })?;
+                let page = page.ok_or(TreeError::MissingPage {
+                    depth: id.depth() as u16,
+                })?;
                 loaded.pages.insert(id, page);
             }
             pending = blocked;

@@ -15,7 +15,10 @@ pub struct MemoryTree {
 
 impl MemoryTree {
     pub fn new(max_levels: u16) -> Result<Self, TreeError<Infallible>> {
-        Ok(Self { tree: SparseMerkleTree::new(max_levels)?, store: MemoryStore::new() })
+        Ok(Self {
+            tree: SparseMerkleTree::new(max_levels)?,
+            store: MemoryStore::new(),
+        })
     }
 
     pub fn root(&self) -> Fr {

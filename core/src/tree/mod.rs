@@ -14,9 +14,9 @@ mod prove;
 pub mod store;
 
 pub use batch::BatchUpdate;
+pub use memory::MemoryTree;
 pub use node::{KeyPath, Leaf, Node, key_path, leaf_hash, middle_hash};
 pub use page::{PAGE_LEVELS, Page, PageDecodeError, PageId};
-pub use memory::MemoryTree;
 pub use prove::Lookup;
 pub use store::{MemoryStore, PageStore};
 
@@ -35,7 +35,10 @@ pub struct Op {
 
 impl Op {
     pub fn put(key: Fr, value: Fr) -> Self {
-        Self { key, value: Some(value) }
+        Self {
+            key,
+            value: Some(value),
+        }
     }
 
     pub fn delete(key: Fr) -> Self {
@@ -65,12 +68,21 @@ impl<E: core::fmt::Display> core::fmt::Display for TreeError<E> {
         match self {
             Self::Store(e) => write!(f, "page store failed: {e}"),
             Self::MaxLevelsReached { max_levels } => {
-                write!(f, "keys share the first {} path bits: the tree's max_levels ({max_levels}) is reached", max_levels.saturating_sub(1))
+                write!(
+                    f,
+                    "keys share the first {} path bits: the tree's max_levels ({max_levels}) is reached",
+                    max_levels.saturating_sub(1)
+                )
             }
             Self::InvalidMaxLevels { max_levels } => {
-                write!(f, "max_levels must be between 1 and {MAX_LEVELS_LIMIT}, got {max_levels}")
+                write!(
+                    f,
+                    "max_levels must be between 1 and {MAX_LEVELS_LIMIT}, got {max_levels}"
+                )
             }
-            Self::MissingPage { depth } => write!(f, "store is missing the page below depth {depth}"),
+            Self::MissingPage { depth } => {
+                write!(f, "store is missing the page below depth {depth}")
+            }
             Self::CorruptPath => f.write_str("store holds a path deeper than any key"),
         }
     }
@@ -113,6 +125,9 @@ impl SparseMerkleTree {
 
     /// The tree after `update` has been persisted.
     pub fn advanced(&self, update: &BatchUpdate) -> Self {
-        Self { root: update.root, max_levels: self.max_levels }
+        Self {
+            root: update.root,
+            max_levels: self.max_levels,
+        }
     }
 }

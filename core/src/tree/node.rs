@@ -48,7 +48,11 @@ pub struct Leaf {
 
 impl Leaf {
     pub fn new(key: Fr, value: Fr) -> Self {
-        Self { key, value, hash: leaf_hash(key, value) }
+        Self {
+            key,
+            value,
+            hash: leaf_hash(key, value),
+        }
     }
 }
 

@@ -25,10 +25,18 @@ impl SparseMerkleTree {
     }
 
     /// Proofs for several keys, fetching each page level once for all of them.
-    pub fn prove_many<S: PageStore>(&self, store: &S, keys: &[Fr]) -> Result<Vec<Lookup>, TreeError<S::Error>> {
+    pub fn prove_many<S: PageStore>(
+        &self,
+        store: &S,
+        keys: &[Fr],
+    ) -> Result<Vec<Lookup>, TreeError<S::Error>> {
         let paths: Vec<_> = keys.iter().map(key_path).collect();
         let loaded = LoadedPages::load(store, &self.root_node(), &paths)?;
-        Ok(keys.iter().zip(&paths).map(|(key, path)| self.walk(&loaded, key, path)).collect())
+        Ok(keys
+            .iter()
+            .zip(&paths)
+            .map(|(key, path)| self.walk(&loaded, key, path))
+            .collect())
     }
 
     fn walk(&self, loaded: &LoadedPages, key: &Fr, path: &super::KeyPath) -> Lookup {
@@ -46,14 +54,41 @@ impl SparseMerkleTree {
                     depth += 1;
                 }
                 Node::Leaf(leaf) if leaf.key == *key => {
-                    return Lookup { key: *key, value: Some(leaf.value), proof: Proof { existence: true, siblings, node_aux: None } };
+                    return Lookup {
+                        key: *key,
+                        value: Some(leaf.value),
+                        proof: Proof {
+                            existence: true,
+                            siblings,
+                            node_aux: None,
+                        },
+                    };
                 }
                 Node::Leaf(leaf) => {
-                    let aux = NodeAux { key: leaf.key, value: leaf.value };
-                    return Lookup { key: *key, value: None, proof: Proof { existence: false, siblings, node_aux: Some(aux) } };
+                    let aux = NodeAux {
+                        key: leaf.key,
+                        value: leaf.value,
+                    };
+                    return Lookup {
+                        key: *key,
+                        value: None,
+                        proof: Proof {
+                            existence: false,
+                            siblings,
+                            node_aux: Some(aux),
+                        },
+                    };
                 }
                 Node::Empty => {
-                    return Lookup { key: *key, value: None, proof: Proof { existence: false, siblings, node_aux: None } };
+                    return Lookup {
+                        key: *key,
+                        value: None,
+                        proof: Proof {
+                            existence: false,
+                            siblings,
+                            node_aux: None,
+                        },
+                    };
                 }
             }
         }

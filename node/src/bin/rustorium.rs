@@ -31,8 +31,13 @@ enum Command {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Smt { max_levels, entries, prove } => {
-            let text = std::fs::read_to_string(&entries).with_context(|| format!("reading {}", entries.display()))?;
+        Command::Smt {
+            max_levels,
+            entries,
+            prove,
+        } => {
+            let text = std::fs::read_to_string(&entries)
+                .with_context(|| format!("reading {}", entries.display()))?;
             let output = smt::run(max_levels, &text, &prove)?;
             println!("{}", serde_json::to_string_pretty(&output)?);
             Ok(())

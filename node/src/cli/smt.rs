@@ -2,10 +2,10 @@
 //! prints its root and proofs, with no server. For circuit builders who need
 //! test inputs for `SMTVerifier`.
 
+use rustorium_core::Fr;
 use rustorium_core::field::{fr_from_decimal, fr_to_decimal};
 use rustorium_core::proof::json::{Iden3ProofJson, NodeAuxJson, SmtVerifierInputsJson};
 use rustorium_core::tree::{MemoryTree, Op};
-use rustorium_core::Fr;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -40,11 +40,19 @@ pub enum SmtError {
     #[error("entries file is not a JSON array of {{\"key\", \"value\"}} objects: {0}")]
     Json(#[from] serde_json::Error),
     #[error("entry {index}: {field} {text:?}: {source}")]
-    Field { index: usize, field: &'static str, text: String, source: rustorium_core::FieldError },
+    Field {
+        index: usize,
+        field: &'static str,
+        text: String,
+        source: rustorium_core::FieldError,
+    },
     #[error("entry {index}: key {key} appears twice")]
     DuplicateKey { index: usize, key: String },
     #[error("--prove {text:?}: {source}")]
-    ProveKey { text: String, source: rustorium_core::FieldError },
+    ProveKey {
+        text: String,
+        source: rustorium_core::FieldError,
+    },
     #[error("{0}")]
     Tree(String),
     #[error("proof of key {key}: {reason}")]
@@ -52,7 +60,12 @@ pub enum SmtError {
 }
 
 fn parse(index: usize, field: &'static str, text: &str) -> Result<Fr, SmtError> {
-    fr_from_decimal(text).map_err(|source| SmtError::Field { index, field, text: text.to_owned(), source })
+    fr_from_decimal(text).map_err(|source| SmtError::Field {
+        index,
+        field,
+        text: text.to_owned(),
+        source,
+    })
 }
 
 /// Builds the tree from `entries_json` and proves `prove` keys.
@@ -64,27 +77,49 @@ pub fn run(max_levels: u16, entries_json: &str, prove: &[String]) -> Result<SmtO
         let key = parse(index, "key", &entry.key)?;
         let value = parse(index, "value", &entry.value)?;
         if !seen.insert(rustorium_core::field::fr_to_le_bytes(&key)) {
-            return Err(SmtError::DuplicateKey { index, key: entry.key.clone() });
+            return Err(SmtError::DuplicateKey {
+                index,
+                key: entry.key.clone(),
+            });
         }
         ops.push(Op::put(key, value));
     }
     let mut tree = MemoryTree::new(max_levels).map_err(|e| SmtError::Tree(e.to_string()))?;
-    tree.apply(&ops).map_err(|e| SmtError::Tree(e.to_string()))?;
+    tree.apply(&ops)
+        .map_err(|e| SmtError::Tree(e.to_string()))?;
     let root = tree.root();
     let keys = prove
         .iter()
-        .map(|text| fr_from_decimal(text).map_err(|source| SmtError::ProveKey { text: text.clone(), source }))
+        .map(|text| {
+            fr_from_decimal(text).map_err(|source| SmtError::ProveKey {
+                text: text.clone(),
+                source,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let lookups = tree.prove_many(&keys).map_err(|e| SmtError::Tree(e.to_string()))?;
+    let lookups = tree
+        .prove_many(&keys)
+        .map_err(|e| SmtError::Tree(e.to_string()))?;
     let proofs = lookups
         .into_iter()
         .map(|lookup| {
             let key = fr_to_decimal(&lookup.key);
-            let encode = |reason: String| SmtError::Encode { key: key.clone(), reason };
-            let bytes = lookup.proof.to_compact().map_err(|e| encode(e.to_string()))?;
+            let encode = |reason: String| SmtError::Encode {
+                key: key.clone(),
+                reason,
+            };
+            let bytes = lookup
+                .proof
+                .to_compact()
+                .map_err(|e| encode(e.to_string()))?;
             let circom = lookup
                 .proof
-                .to_circom(&root, &lookup.key, lookup.value.as_ref(), usize::from(max_levels))
+                .to_circom(
+                    &root,
+                    &lookup.key,
+                    lookup.value.as_ref(),
+                    usize::from(max_levels),
+                )
                 .map_err(|e| encode(e.to_string()))?;
             let json = Iden3ProofJson::from(&lookup.proof);
             Ok(ProofOutput {
@@ -98,5 +133,8 @@ pub fn run(max_levels: u16, entries_json: &str, prove: &[String]) -> Result<SmtO
             })
         })
         .collect::<Result<Vec<_>, SmtError>>()?;
-    Ok(SmtOutput { root: fr_to_decimal(&root), proofs })
+    Ok(SmtOutput {
+        root: fr_to_decimal(&root),
+        proofs,
+    })
 }
