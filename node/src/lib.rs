@@ -4,3 +4,4 @@
 //! tools today; the storage engine, backends and server as they land.
 
 pub mod cli;
+pub mod store;

@@ -1,0 +1,114 @@
+//! Storage backends: ordered byte tables with atomic batch commits and
+//! consistent snapshot reads. Backends never hash; they persist what the
+//! engine computed.
+
+pub mod redb;
+
+use std::ops::Bound;
+
+/// The tables every backend provides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// `escaped user key ++ version` -> value record (empty = deleted).
+    Values,
+    /// `page key ++ version` -> page record (empty = page removed).
+    Pages,
+    /// `version` -> root record.
+    Roots,
+    /// `stale-at version ++ table ++ entry key` -> nothing: what pruning deletes.
+    Stale,
+    /// Store-wide settings and checks.
+    Meta,
+}
+
+impl Table {
+    pub const ALL: [Self; 5] = [Self::Values, Self::Pages, Self::Roots, Self::Stale, Self::Meta];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Values => "values",
+            Self::Pages => "pages",
+            Self::Roots => "roots",
+            Self::Stale => "stale",
+            Self::Meta => "meta",
+        }
+    }
+
+    pub fn tag(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_tag(tag: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.tag() == tag)
+    }
+}
+
+/// A backend failure, with the operation that failed.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct BackendError {
+    pub operation: &'static str,
+    pub message: String,
+}
+
+impl BackendError {
+    pub fn new(operation: &'static str, error: impl std::fmt::Display) -> Self {
+        Self { operation, message: error.to_string() }
+    }
+}
+
+/// Puts and deletes that commit together or not at all.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    pub puts: Vec<(Table, Vec<u8>, Vec<u8>)>,
+    pub deletes: Vec<(Table, Vec<u8>)>,
+}
+
+impl WriteBatch {
+    pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.puts.push((table, key, value));
+    }
+
+    pub fn delete(&mut self, table: Table, key: Vec<u8>) {
+        self.deletes.push((table, key));
+    }
+
+    /// Bytes this batch adds, for `max_size` accounting.
+    pub fn bytes(&self) -> u64 {
+        self.puts.iter().map(|(_, k, v)| (k.len() + v.len()) as u64).sum()
+    }
+
+    pub fn rows(&self) -> usize {
+        self.puts.len()
+    }
+}
+
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// A consistent read-only view of a backend.
+pub trait BackendReader: Send {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
+
+    /// The last entry whose key lies in `[start, end]`.
+    fn last_in(&self, table: Table, start: &[u8], end: &[u8]) -> Result<Option<KeyValue>, BackendError>;
+
+    /// Entries in key order within the bounds, at most `limit`.
+    fn range(&self, table: Table, start: Bound<&[u8]>, end: Bound<&[u8]>, limit: usize) -> Result<Vec<KeyValue>, BackendError>;
+}
+
+/// An ordered key-value backend.
+pub trait Backend: Send + Sync + 'static {
+    type Reader: BackendReader;
+
+    fn name(&self) -> &'static str;
+
+    /// A snapshot that sees every commit that returned before this call.
+    fn reader(&self) -> Result<Self::Reader, BackendError>;
+
+    /// Commits the batch atomically; `durable` makes it survive a crash
+    /// (and every non-durable commit before it) before returning.
+    fn commit(&self, batch: WriteBatch, durable: bool) -> Result<(), BackendError>;
+
+    /// Bytes the backend occupies on disk.
+    fn disk_bytes(&self) -> u64;
+}

@@ -1,0 +1,259 @@
+//! Group commit: writers queue; one committer thread takes whatever waits (up
+//! to `max_batch_ops`, waiting at most `max_batch_delay` for more), applies it
+//! to the tree in one batch, writes values, pages, stale records and the root
+//! record in one backend transaction, and answers every writer against the new
+//! root. It is the only writer, so the tree state needs no lock of its own.
+
+use crate::store::backend::{Backend, BackendReader, Table, WriteBatch};
+use crate::store::config::SyncMode;
+use crate::store::error::{Result, StoreError};
+use crate::store::keys::{RootRecord, escape_key, versioned};
+use crate::store::pages::VersionedPages;
+use crate::store::{Head, Shared};
+use rustorium_core::Fr;
+use rustorium_core::field::fr_to_le_bytes;
+use rustorium_core::tree::{Lookup, Op};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+
+/// Stale rows removed per commit at most, so pruning never stalls writers.
+const PRUNE_ROWS_PER_COMMIT: usize = 4096;
+
+/// A key prepared by the writer's thread: hashed to its field element.
+#[derive(Clone, Debug)]
+pub struct PreparedOp {
+    pub key: Vec<u8>,
+    pub key_field: Fr,
+    /// `None` deletes.
+    pub value: Option<(Vec<u8>, Fr)>,
+}
+
+/// What a committed batch tells its writers.
+#[derive(Debug)]
+pub struct Committed {
+    pub version: u64,
+    pub root: Fr,
+    pub timestamp: SystemTime,
+    /// Proofs against `root`, by the key's field element (little-endian bytes).
+    pub proofs: BTreeMap<[u8; 32], Lookup>,
+}
+
+pub enum Command {
+    Write { ops: Vec<PreparedOp>, want_proofs: bool, queued: Instant, reply: oneshot::Sender<Result<Arc<Committed>>> },
+    Sync { reply: oneshot::Sender<Result<()>> },
+}
+
+struct Pending {
+    ops: Vec<PreparedOp>,
+    want_proofs: bool,
+    queued: Instant,
+    reply: oneshot::Sender<Result<Arc<Committed>>>,
+}
+
+pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
+    let config = &shared.config;
+    let mut dirty = false;
+    let mut last_sync = Instant::now();
+    loop {
+        let timeout = match config.sync_mode {
+            SyncMode::Async if dirty => config.async_flush_interval.saturating_sub(last_sync.elapsed()),
+            _ => Duration::from_secs(3600),
+        };
+        let first = match commands.recv_timeout(timeout) {
+            Ok(command) => Some(command),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batch = Vec::new();
+        let mut syncs = Vec::new();
+        let mut ops = 0;
+        let mut next = first;
+        let started = Instant::now();
+        while let Some(command) = next.take() {
+            match command {
+                Command::Write { ops: o, want_proofs, queued, reply } => {
+                    ops += o.len();
+                    batch.push(Pending { ops: o, want_proofs, queued, reply });
+                }
+                Command::Sync { reply } => syncs.push(reply),
+            }
+            if ops >= config.max_batch_ops {
+                break;
+            }
+            next = match commands.try_recv() {
+                Ok(command) => Some(command),
+                Err(TryRecvError::Empty) if started.elapsed() < config.max_batch_delay => {
+                    commands.recv_timeout(config.max_batch_delay.saturating_sub(started.elapsed())).ok()
+                }
+                Err(_) => None,
+            };
+        }
+        if !batch.is_empty() {
+            commit_and_answer(&shared, batch);
+            dirty = config.sync_mode != SyncMode::Full;
+        }
+        let flush_due = config.sync_mode == SyncMode::Async && dirty && last_sync.elapsed() >= config.async_flush_interval;
+        if !syncs.is_empty() || flush_due {
+            let result = if dirty { shared.backend.commit(WriteBatch::default(), true).map_err(StoreError::from) } else { Ok(()) };
+            if result.is_ok() {
+                dirty = false;
+                last_sync = Instant::now();
+            }
+            for reply in syncs {
+                let _ = reply.send(result.clone());
+            }
+        }
+    }
+    // Every sender is gone: make everything durable before the thread ends.
+    if dirty {
+        if let Err(error) = shared.backend.commit(WriteBatch::default(), true) {
+            tracing::error!(%error, "final flush failed");
+        }
+    }
+}
+
+fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
+    let span = tracing::info_span!("commit", ops = batch.iter().map(|p| p.ops.len()).sum::<usize>());
+    let _guard = span.enter();
+    let started = Instant::now();
+    let want_proofs = batch.iter().any(|p| p.want_proofs);
+    match commit(shared, &batch, want_proofs) {
+        Ok(committed) => {
+            shared.metrics.commit_latency.observe(started.elapsed().as_secs_f64());
+            let committed = Arc::new(committed);
+            for pending in batch {
+                shared.metrics.writes_total.inc_by(pending.ops.len() as u64);
+                shared.metrics.write_latency.observe(pending.queued.elapsed().as_secs_f64());
+                let _ = pending.reply.send(Ok(committed.clone()));
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "commit failed; nothing was written");
+            shared.metrics.errors_total.inc();
+            for pending in batch {
+                let _ = pending.reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+fn now_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) -> Result<Committed> {
+    let head = shared.head();
+    let version = head.version + 1;
+    let mut latest: BTreeMap<&[u8], &PreparedOp> = BTreeMap::new();
+    for op in batch.iter().flat_map(|p| &p.ops) {
+        latest.insert(&op.key, op);
+    }
+    let reader = shared.backend.reader()?;
+    let view = VersionedPages::new(&reader, head.version, &shared.cache, &shared.codec);
+    let tree_ops: Vec<Op> = latest.values().map(|op| Op { key: op.key_field, value: op.value.as_ref().map(|v| v.1) }).collect();
+    let update = head.tree.apply(&view, &tree_ops).map_err(|e| StoreError::Tree(e.to_string()))?;
+
+    let mut writes = WriteBatch::default();
+    let stale = |writes: &mut WriteBatch, table: Table, key: &[u8]| {
+        let mut stale_key = Vec::with_capacity(9 + key.len());
+        stale_key.extend_from_slice(&version.to_be_bytes());
+        stale_key.push(table.tag());
+        stale_key.extend_from_slice(key);
+        writes.put(Table::Stale, stale_key, Vec::new());
+    };
+    for (key, op) in &latest {
+        let escaped = escape_key(key);
+        let previous = reader.last_in(Table::Values, &versioned(&escaped, 0), &versioned(&escaped, head.version))?;
+        let live_previous = previous.as_ref().filter(|(_, record)| !record.is_empty());
+        let row = versioned(&escaped, version);
+        match &op.value {
+            Some((value, _)) => {
+                let (record, _) = shared.codec.encode(Table::Values, &row, value)?;
+                shared.metrics.record_value(value.len(), record.len());
+                writes.put(Table::Values, row, record);
+                if let Some((old, _)) = &previous {
+                    stale(&mut writes, Table::Values, old);
+                }
+            }
+            None if live_previous.is_some() => {
+                stale(&mut writes, Table::Values, &previous.as_ref().map(|p| p.0.clone()).unwrap_or_default());
+                stale(&mut writes, Table::Values, &row);
+                writes.put(Table::Values, row, Vec::new());
+            }
+            None => {}
+        }
+    }
+    let found = view.found.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (id, page) in &update.pages {
+        let prefix = id.to_key();
+        let row = versioned(&prefix, version);
+        if let Some(old) = found.get(id) {
+            stale(&mut writes, Table::Pages, &versioned(&prefix, *old));
+        }
+        match page {
+            Some(page) => {
+                let (record, _) = shared.codec.encode(Table::Pages, &row, &page.encode())?;
+                writes.put(Table::Pages, row, record);
+            }
+            None => {
+                stale(&mut writes, Table::Pages, &row);
+                writes.put(Table::Pages, row, Vec::new());
+            }
+        }
+    }
+    let timestamp = SystemTime::now();
+    let record = RootRecord { version, root: update.root, timestamp_nanos: now_nanos(timestamp), op_count: latest.len() as u32 };
+    writes.put(Table::Roots, version.to_be_bytes().to_vec(), record.encode());
+
+    // Rows stale at or before the oldest retained version are no longer read.
+    let oldest = shared.oldest_retained(version);
+    let prune_end = (oldest + 1).to_be_bytes();
+    let doomed = reader.range(Table::Stale, std::ops::Bound::Unbounded, std::ops::Bound::Excluded(&prune_end), PRUNE_ROWS_PER_COMMIT)?;
+    let pruned = doomed.len();
+    for (stale_key, _) in doomed {
+        let table = stale_key.get(8).copied().and_then(Table::from_tag).ok_or_else(|| StoreError::Corrupt("stale record with unknown table".into()))?;
+        writes.delete(table, stale_key[9..].to_vec());
+        writes.delete(Table::Stale, stale_key);
+    }
+    drop(reader);
+
+    let adding = writes.bytes();
+    // A batch of deletes only is always let through: it is how a full store
+    // gets its space back once pruning removes the old versions.
+    let only_deletes = latest.values().all(|op| op.value.is_none());
+    if shared.config.max_size > 0 && !only_deletes {
+        let used = shared.backend.disk_bytes();
+        if used + adding > shared.config.max_size {
+            return Err(StoreError::StorageFull { max_size: shared.config.max_size, used, adding });
+        }
+    }
+    let rows = writes.rows();
+    shared.backend.commit(writes, shared.config.sync_mode == SyncMode::Full)?;
+    shared.metrics.stored_rows_total.inc_by(rows as u64);
+    shared.metrics.stored_bytes_total.inc_by(adding);
+    shared.metrics.pruned_rows_total.inc_by(pruned as u64);
+    shared.metrics.batch_ops.observe(latest.len() as f64);
+    shared.metrics.version.set(version as i64);
+
+    let tree = head.tree.advanced(&update);
+    shared.cache.committed(version, &update.pages);
+    shared.set_head(Head { tree, version, timestamp_nanos: record.timestamp_nanos });
+    shared.metrics.sample(shared.backend.disk_bytes(), shared.cache.hit_ratio());
+    tracing::debug!(version, rows, bytes = adding, pruned, hashes = update.hashes, "committed");
+
+    let proofs = if want_proofs {
+        let started = Instant::now();
+        let reader = shared.backend.reader()?;
+        let view = VersionedPages::new(&reader, version, &shared.cache, &shared.codec);
+        let keys: Vec<Fr> = batch.iter().filter(|p| p.want_proofs).flat_map(|p| p.ops.iter().map(|op| op.key_field)).collect();
+        let proofs = tree.prove_many(&view, &keys).map_err(|e| StoreError::Tree(e.to_string()))?;
+        shared.metrics.proof_generation_time.observe(started.elapsed().as_secs_f64());
+        proofs.into_iter().map(|lookup| (fr_to_le_bytes(&lookup.key), lookup)).collect()
+    } else {
+        BTreeMap::new()
+    };
+    Ok(Committed { version, root: tree.root(), timestamp, proofs })
+}

@@ -1,0 +1,124 @@
+//! Configuration of an embedded store: the seed's `StorageConfig`, extended.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When commits reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// No fsync until shutdown: a crash loses every write since the last
+    /// clean shutdown (or explicit `sync`).
+    None,
+    /// Commits are not fsynced; a background flush makes them durable every
+    /// `async_flush_interval`. A crash loses at most that window.
+    Async,
+    /// Every commit is fsynced before any writer in its batch is answered.
+    Full,
+}
+
+/// How keys and values become tree leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyMode {
+    /// Keys and values are arbitrary bytes, mapped to field elements by the
+    /// bytes-mode sponge (`rustorium_core::bytes`).
+    Bytes,
+    /// Keys and values are field elements, 32 bytes little-endian, exactly as
+    /// iden3: the leaf is `Poseidon(key, value, 1)`.
+    Field,
+}
+
+/// Where the encryption key comes from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySource {
+    /// A file holding 64 hex characters (32 bytes).
+    File(PathBuf),
+    /// An environment variable holding 64 hex characters.
+    Env(String),
+}
+
+/// Everything an embedded store needs to open.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory of the database; created if missing.
+    pub path: PathBuf,
+    /// Writes that would grow the database past this many bytes fail with
+    /// `StoreError::StorageFull`; 0 means no limit.
+    pub max_size: u64,
+    /// zstd-compress values of at least `compression_threshold` bytes.
+    pub compression_enabled: bool,
+    pub compression_threshold: usize,
+    pub compression_level: i32,
+    /// Encrypt values and pages at rest (XChaCha20-Poly1305).
+    pub encryption_enabled: bool,
+    pub encryption_key: Option<KeySource>,
+    pub sync_mode: SyncMode,
+    /// For `SyncMode::Async`: how often commits are made durable.
+    #[serde(with = "millis")]
+    pub async_flush_interval: Duration,
+    pub key_mode: KeyMode,
+    /// Leaves sit at depth <= max_levels - 1; fixed when the store is created.
+    pub max_levels: u16,
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
+    /// Group commit: the most ops one commit takes.
+    pub max_batch_ops: usize,
+    /// Group commit: how long the committer waits for more writers after
+    /// the first one; zero takes only what is already queued.
+    #[serde(with = "millis")]
+    pub max_batch_delay: Duration,
+    /// Writers that may wait in the queue before `write` waits for room.
+    pub queue_depth: usize,
+    /// How many versions stay readable (and provable); at least 2.
+    pub retained_versions: u64,
+    /// Pages kept in memory (upper levels first); about 3 KiB each.
+    pub cache_pages: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("./data"),
+            max_size: 0,
+            compression_enabled: true,
+            compression_threshold: 256,
+            compression_level: 3,
+            encryption_enabled: false,
+            encryption_key: None,
+            sync_mode: SyncMode::Full,
+            async_flush_interval: Duration::from_millis(100),
+            key_mode: KeyMode::Bytes,
+            max_levels: 160,
+            max_key_bytes: 4096,
+            max_value_bytes: 1 << 20,
+            max_batch_ops: 8192,
+            max_batch_delay: Duration::ZERO,
+            queue_depth: 65_536,
+            retained_versions: 1000,
+            cache_pages: 32_768,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// A config for `path` with every other field at its default.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), ..Self::default() }
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}

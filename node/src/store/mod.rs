@@ -1,0 +1,522 @@
+//! The embedded verifiable store: `Store::open(StorageConfig)`, then writes
+//! and reads that return proofs against the root they committed to or read at.
+//!
+//! Writes go through the group committer (`committer.rs`); reads open a
+//! backend snapshot and walk the tree of the version they read. Every version
+//! is a root-log entry; the last `retained_versions` stay provable.
+
+pub mod backend;
+pub mod codec;
+mod committer;
+pub mod config;
+pub mod conformance;
+pub mod error;
+pub mod keys;
+pub mod metrics;
+mod pages;
+pub mod verify_db;
+
+pub use backend::{Backend, BackendReader};
+pub use committer::Committed;
+pub use config::{KeyMode, KeySource, StorageConfig, SyncMode};
+pub use error::{Result, StoreError};
+pub use keys::RootRecord;
+pub use metrics::StorageMetrics;
+
+use backend::redb::RedbBackend;
+use backend::{Table, WriteBatch};
+use codec::RecordCodec;
+use committer::{Command, PreparedOp};
+use keys::{escape_key, unescape_key, versioned};
+use pages::{PageCache, VersionedPages};
+use rustorium_core::bytes::bytes_to_field;
+use rustorium_core::field::{fr_from_le_bytes, fr_to_le_bytes};
+use rustorium_core::proof::Proof;
+use rustorium_core::tree::SparseMerkleTree;
+use rustorium_core::Fr;
+use std::ops::Bound;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+
+const FORMAT_VERSION: &[u8] = b"1";
+
+/// One op of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchOp {
+    Put { key: Vec<u8>, value: Vec<u8> },
+    Delete { key: Vec<u8> },
+}
+
+/// A committed write with its proof against the new root.
+#[derive(Clone, Debug)]
+pub struct WriteResult {
+    pub proof: Proof,
+    pub root: Fr,
+    pub version: u64,
+    pub timestamp: SystemTime,
+}
+
+/// A key's value (if any) at one version, with a membership or
+/// non-membership proof against that version's root.
+#[derive(Clone, Debug)]
+pub struct ProvenRead {
+    pub value: Option<Vec<u8>>,
+    pub proof: Proof,
+    pub root: Fr,
+    pub version: u64,
+    pub timestamp: SystemTime,
+}
+
+/// The seed's `ReadResult`: a present key's value and proof.
+#[derive(Clone, Debug)]
+pub struct ReadResult {
+    pub value: Vec<u8>,
+    pub proof: Proof,
+    pub root: Fr,
+    pub version: u64,
+    pub timestamp: SystemTime,
+}
+
+/// A committed batch.
+#[derive(Clone, Debug)]
+pub struct BatchResult {
+    pub root: Fr,
+    pub version: u64,
+    pub timestamp: SystemTime,
+    /// One proof per op, in op order, when requested.
+    pub proofs: Vec<Proof>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Head {
+    pub tree: SparseMerkleTree,
+    pub version: u64,
+    pub timestamp_nanos: u64,
+}
+
+pub(crate) struct Shared<B: Backend> {
+    pub backend: B,
+    pub config: StorageConfig,
+    pub codec: RecordCodec,
+    pub cache: PageCache,
+    pub metrics: StorageMetrics,
+    head: RwLock<Head>,
+}
+
+impl<B: Backend> Shared<B> {
+    pub fn head(&self) -> Head {
+        *self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn set_head(&self, head: Head) {
+        *self.head.write().unwrap_or_else(std::sync::PoisonError::into_inner) = head;
+    }
+
+    /// The oldest version still readable once `version` is current.
+    pub fn oldest_retained(&self, version: u64) -> u64 {
+        (version + 1).saturating_sub(self.config.retained_versions)
+    }
+
+    /// The head and a snapshot that holds at least the head's version: the
+    /// committer replaces the head only after its commit, and never runs two
+    /// commits ahead of a reader that holds the head lock.
+    fn snapshot(&self) -> Result<(Head, B::Reader)> {
+        let guard = self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reader = self.backend.reader()?;
+        Ok((*guard, reader))
+    }
+}
+
+fn time_of(nanos: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(nanos)
+}
+
+/// An open store. Cheap to clone; all clones share one committer.
+pub struct Store<B: Backend = RedbBackend> {
+    shared: Arc<Shared<B>>,
+    commands: std::sync::mpsc::SyncSender<Command>,
+    committer: Arc<CommitterHandle>,
+}
+
+impl<B: Backend> Clone for Store<B> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone(), commands: self.commands.clone(), committer: self.committer.clone() }
+    }
+}
+
+struct CommitterHandle {
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl<B: Backend> std::fmt::Debug for Store<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.shared.backend.name()).field("path", &self.shared.config.path).finish()
+    }
+}
+
+impl Store<RedbBackend> {
+    /// Opens (or creates) the Redb store at `config.path`.
+    pub fn open(config: StorageConfig) -> Result<Self> {
+        let backend = RedbBackend::open(&config.path)?;
+        Self::open_with(backend, config)
+    }
+}
+
+impl<B: Backend> Store<B> {
+    /// Opens a store over any backend.
+    pub fn open_with(backend: B, config: StorageConfig) -> Result<Self> {
+        if config.retained_versions < 2 {
+            return Err(StoreError::Config("retained_versions must be at least 2".into()));
+        }
+        if config.max_batch_ops == 0 || config.queue_depth == 0 {
+            return Err(StoreError::Config("max_batch_ops and queue_depth must be positive".into()));
+        }
+        let codec = RecordCodec::new(&config)?;
+        let head = initialize(&backend, &config, &codec)?;
+        let shared = Arc::new(Shared {
+            cache: PageCache::new(config.cache_pages, head.version),
+            metrics: StorageMetrics::new(),
+            head: RwLock::new(head),
+            backend,
+            config,
+            codec,
+        });
+        shared.metrics.version.set(head.version as i64);
+        let (commands, receiver) = std::sync::mpsc::sync_channel(shared.config.queue_depth);
+        let committer_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("rustorium-committer".into())
+            .spawn(move || committer::run(committer_shared, receiver))
+            .map_err(|e| StoreError::Config(format!("cannot start the committer thread: {e}")))?;
+        Ok(Self { shared, commands, committer: Arc::new(CommitterHandle { thread: std::sync::Mutex::new(Some(thread)) }) })
+    }
+
+    pub fn config(&self) -> &StorageConfig {
+        &self.shared.config
+    }
+
+    pub fn metrics(&self) -> &StorageMetrics {
+        &self.shared.metrics
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.shared.backend.name()
+    }
+
+    /// The current root, version and commit time.
+    pub fn root(&self) -> (Fr, u64, SystemTime) {
+        let head = self.shared.head();
+        (head.tree.root(), head.version, time_of(head.timestamp_nanos))
+    }
+
+    pub fn max_levels(&self) -> u16 {
+        self.shared.config.max_levels
+    }
+
+    /// Maps a user key to its tree key, checking limits and (field mode) encoding.
+    pub fn key_field(&self, key: &[u8]) -> Result<Fr> {
+        let max = self.shared.config.max_key_bytes;
+        if key.len() > max {
+            return Err(StoreError::KeyTooLarge { got: key.len(), max });
+        }
+        match self.shared.config.key_mode {
+            KeyMode::Bytes => Ok(bytes_to_field(key)),
+            KeyMode::Field => fr_from_le_bytes(key).map_err(|source| StoreError::NotAFieldElement { what: "key", source }),
+        }
+    }
+
+    /// Maps a value to its leaf value, checking limits and (field mode) encoding.
+    pub fn value_field(&self, value: &[u8]) -> Result<Fr> {
+        let max = self.shared.config.max_value_bytes;
+        if value.len() > max {
+            return Err(StoreError::ValueTooLarge { got: value.len(), max });
+        }
+        match self.shared.config.key_mode {
+            KeyMode::Bytes => Ok(bytes_to_field(value)),
+            KeyMode::Field => fr_from_le_bytes(value).map_err(|source| StoreError::NotAFieldElement { what: "value", source }),
+        }
+    }
+
+    fn prepare(&self, op: &BatchOp) -> Result<PreparedOp> {
+        Ok(match op {
+            BatchOp::Put { key, value } => PreparedOp { key: key.clone(), key_field: self.key_field(key)?, value: Some((value.clone(), self.value_field(value)?)) },
+            BatchOp::Delete { key } => PreparedOp { key: key.clone(), key_field: self.key_field(key)?, value: None },
+        })
+    }
+
+    async fn submit(&self, ops: Vec<PreparedOp>, want_proofs: bool) -> Result<Arc<Committed>> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Write { ops, want_proofs, queued: Instant::now(), reply };
+        let sender = self.commands.clone();
+        // The queue is bounded: a full queue parks this writer on a blocking
+        // thread instead of the async runtime.
+        match sender.try_send(command) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(command)) => {
+                tokio::task::spawn_blocking(move || sender.send(command)).await.map_err(|_| StoreError::Closed)?.map_err(|_| StoreError::Closed)?;
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Writes `key = value` and returns its membership proof against the new root.
+    #[tracing::instrument(skip(self, key, value), fields(key_bytes = key.len(), value_bytes = value.len()))]
+    pub async fn write_with_proof(&self, key: &[u8], value: &[u8]) -> Result<WriteResult> {
+        let op = self.prepare(&BatchOp::Put { key: key.to_vec(), value: value.to_vec() })?;
+        let field = fr_to_le_bytes(&op.key_field);
+        let committed = self.submit(vec![op], true).await?;
+        let lookup = committed.proofs.get(&field).ok_or_else(|| StoreError::Corrupt("committer returned no proof".into()))?;
+        tracing::debug!(version = committed.version, depth = lookup.proof.depth(), "write committed");
+        Ok(WriteResult { proof: lookup.proof.clone(), root: committed.root, version: committed.version, timestamp: committed.timestamp })
+    }
+
+    /// Writes `key = value`; returns once committed per the sync mode.
+    pub async fn write(&self, key: &[u8], value: &[u8]) -> Result<u64> {
+        let op = self.prepare(&BatchOp::Put { key: key.to_vec(), value: value.to_vec() })?;
+        Ok(self.submit(vec![op], false).await?.version)
+    }
+
+    /// Deletes `key` (a no-op when absent); returns the proof of its absence.
+    pub async fn delete(&self, key: &[u8]) -> Result<WriteResult> {
+        let op = self.prepare(&BatchOp::Delete { key: key.to_vec() })?;
+        let field = fr_to_le_bytes(&op.key_field);
+        let committed = self.submit(vec![op], true).await?;
+        let lookup = committed.proofs.get(&field).ok_or_else(|| StoreError::Corrupt("committer returned no proof".into()))?;
+        Ok(WriteResult { proof: lookup.proof.clone(), root: committed.root, version: committed.version, timestamp: committed.timestamp })
+    }
+
+    /// Puts and deletes committed atomically as one version.
+    pub async fn write_batch(&self, ops: &[BatchOp], want_proofs: bool) -> Result<BatchResult> {
+        if ops.is_empty() {
+            return Err(StoreError::EmptyBatch);
+        }
+        if ops.len() > self.shared.config.max_batch_ops {
+            return Err(StoreError::BatchTooLarge { got: ops.len(), max: self.shared.config.max_batch_ops });
+        }
+        let prepared = ops.iter().map(|op| self.prepare(op)).collect::<Result<Vec<_>>>()?;
+        let fields: Vec<[u8; 32]> = prepared.iter().map(|op| fr_to_le_bytes(&op.key_field)).collect();
+        let committed = self.submit(prepared, want_proofs).await?;
+        let proofs = if want_proofs {
+            fields
+                .iter()
+                .map(|f| committed.proofs.get(f).map(|l| l.proof.clone()).ok_or_else(|| StoreError::Corrupt("committer returned no proof".into())))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(BatchResult { root: committed.root, version: committed.version, timestamp: committed.timestamp, proofs })
+    }
+
+    /// Makes every acknowledged write durable now (whatever the sync mode).
+    pub async fn sync(&self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.try_send(Command::Sync { reply }).map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The value of `key` (if present) with its proof at the current version.
+    pub async fn read(&self, key: &[u8]) -> Result<Option<ReadResult>> {
+        let read = self.read_proven(key, None).await?;
+        Ok(read.value.map(|value| ReadResult { value, proof: read.proof, root: read.root, version: read.version, timestamp: read.timestamp }))
+    }
+
+    /// The value (or absence) of `key` with a membership or non-membership
+    /// proof, at `version` (the current one when `None`).
+    #[tracing::instrument(skip(self, key), fields(key_bytes = key.len()))]
+    pub async fn read_proven(&self, key: &[u8], version: Option<u64>) -> Result<ProvenRead> {
+        let key_field = self.key_field(key)?;
+        let shared = self.shared.clone();
+        let key = key.to_vec();
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || read_blocking(&shared, &key, key_field, version)).await.map_err(|_| StoreError::Closed)?;
+        match &result {
+            Ok(read) => {
+                self.shared.metrics.reads_total.inc();
+                self.shared.metrics.read_latency.observe(started.elapsed().as_secs_f64());
+                tracing::debug!(version = read.version, depth = read.proof.depth(), found = read.value.is_some(), "read");
+            }
+            Err(_) => self.shared.metrics.errors_total.inc(),
+        }
+        result
+    }
+
+    /// `read_proven` at a retained historical version.
+    pub async fn read_at(&self, key: &[u8], version: u64) -> Result<ProvenRead> {
+        self.read_proven(key, Some(version)).await
+    }
+
+    /// Checks a proof for `key` holding `value` (or absent) against the current root.
+    pub fn verify_proof(&self, key: &[u8], value: Option<&[u8]>, proof: &Proof) -> Result<bool> {
+        let key_field = self.key_field(key)?;
+        let value_field = value.map(|v| self.value_field(v)).transpose()?;
+        let (root, _, _) = self.root();
+        Ok(proof.verify(&root, &key_field, value_field.as_ref(), self.max_levels()).is_ok())
+    }
+
+    /// Root-log entries with versions in `range`, oldest first, at most `limit`.
+    pub async fn roots(&self, range: std::ops::RangeInclusive<u64>, limit: usize) -> Result<Vec<RootRecord>> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let (_, reader) = shared.snapshot()?;
+            let start = range.start().to_be_bytes();
+            let end = range.end().to_be_bytes();
+            reader
+                .range(Table::Roots, Bound::Included(&start), Bound::Included(&end), limit)?
+                .into_iter()
+                .map(|(_, record)| RootRecord::decode(&record))
+                .collect()
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Live keys in `[start, end)` (user-key byte order) at the current
+    /// version, with their values, at most `limit`.
+    pub async fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let shared = self.shared.clone();
+        let start = escape_key(start);
+        let end = end.map(escape_key);
+        tokio::task::spawn_blocking(move || scan_blocking(&shared, start, end, limit)).await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The oldest version whose proofs are still available.
+    pub fn oldest_version(&self) -> u64 {
+        let head = self.shared.head();
+        self.shared.oldest_retained(head.version)
+    }
+
+    /// Stops accepting writes, commits what is queued, flushes, and waits
+    /// for the committer. Other clones of this store get `Closed` afterwards.
+    pub fn shutdown(self) {
+        let Self { shared, commands, committer } = self;
+        drop(commands);
+        drop(shared);
+        if Arc::strong_count(&committer) == 1
+            && let Some(thread) = committer.thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn read_blocking<B: Backend>(shared: &Shared<B>, key: &[u8], key_field: Fr, version: Option<u64>) -> Result<ProvenRead> {
+    let (head, reader) = shared.snapshot()?;
+    let (tree, version, timestamp_nanos) = match version {
+        None => (head.tree, head.version, head.timestamp_nanos),
+        Some(v) => {
+            let oldest = shared.oldest_retained(head.version);
+            if v < oldest || v > head.version {
+                return Err(StoreError::VersionNotRetained { requested: v, oldest, latest: head.version });
+            }
+            let record = reader.get(Table::Roots, &v.to_be_bytes())?.ok_or_else(|| StoreError::Corrupt(format!("no root record for version {v}")))?;
+            let record = RootRecord::decode(&record)?;
+            let tree = SparseMerkleTree::with_root::<StoreError>(record.root, shared.config.max_levels).map_err(|e| StoreError::Tree(e.to_string()))?;
+            (tree, v, record.timestamp_nanos)
+        }
+    };
+    let escaped = escape_key(key);
+    let value = match reader.last_in(Table::Values, &versioned(&escaped, 0), &versioned(&escaped, version))? {
+        Some((row, record)) if !record.is_empty() => Some(shared.codec.decode(Table::Values, &row, &record)?),
+        _ => None,
+    };
+    let view = VersionedPages::new(&reader, version, &shared.cache, &shared.codec);
+    let started = Instant::now();
+    let lookup = tree.prove(&view, &key_field).map_err(|e| StoreError::Tree(e.to_string()))?;
+    shared.metrics.proof_generation_time.observe(started.elapsed().as_secs_f64());
+    if lookup.value.is_some() != value.is_some() {
+        return Err(StoreError::Corrupt(format!("value table and tree disagree on a key at version {version}")));
+    }
+    Ok(ProvenRead { value, proof: lookup.proof, root: tree.root(), version, timestamp: time_of(timestamp_nanos) })
+}
+
+fn scan_blocking<B: Backend>(shared: &Shared<B>, start: Vec<u8>, end: Option<Vec<u8>>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    const PAGE_ROWS: usize = 1024;
+    let (head, reader) = shared.snapshot()?;
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut cursor = Bound::Included(start);
+    // The latest entry (<= head version) of the key being grouped.
+    let mut current: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
+    let flush = |current: &mut Option<(Vec<u8>, Vec<u8>, Vec<u8>)>, out: &mut Vec<(Vec<u8>, Vec<u8>)>| -> Result<()> {
+        if let Some((key, row, record)) = current.take()
+            && !record.is_empty()
+        {
+            out.push((key, shared.codec.decode(Table::Values, &row, &record)?));
+        }
+        Ok(())
+    };
+    'pages: loop {
+        let start_bound = match &cursor {
+            Bound::Included(k) => Bound::Included(k.as_slice()),
+            Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let end_bound = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let rows = reader.range(Table::Values, start_bound, end_bound, PAGE_ROWS)?;
+        let done = rows.len() < PAGE_ROWS;
+        for (row, record) in rows {
+            let (key, version) = unescape_key(&row).and_then(|(k, rest)| Some((k, u64::from_be_bytes(rest.try_into().ok()?)))).ok_or_else(|| StoreError::Corrupt("malformed value key".into()))?;
+            if current.as_ref().is_some_and(|(k, _, _)| *k != key) {
+                flush(&mut current, &mut out)?;
+                if out.len() >= limit {
+                    break 'pages;
+                }
+            }
+            if version <= head.version {
+                current = Some((key, row.clone(), record));
+            }
+            cursor = Bound::Excluded(row);
+        }
+        if done {
+            break;
+        }
+    }
+    if out.len() < limit {
+        flush(&mut current, &mut out)?;
+    }
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// Checks or writes the store-wide settings and returns the current head.
+fn initialize<B: Backend>(backend: &B, config: &StorageConfig, codec: &RecordCodec) -> Result<Head> {
+    let reader = backend.reader()?;
+    let settings = format!("max_levels={} key_mode={:?}", config.max_levels, config.key_mode);
+    match reader.get(Table::Meta, b"format")? {
+        None => {
+            let tree = SparseMerkleTree::new(config.max_levels).map_err(|e| StoreError::Config(e.to_string()))?;
+            let mut batch = WriteBatch::default();
+            batch.put(Table::Meta, b"format".to_vec(), FORMAT_VERSION.to_vec());
+            batch.put(Table::Meta, b"settings".to_vec(), settings.into_bytes());
+            if let Some(check) = codec.key_check()? {
+                batch.put(Table::Meta, b"key_check".to_vec(), check);
+            }
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+            let record = RootRecord { version: 0, root: tree.root_node(), timestamp_nanos: now, op_count: 0 };
+            batch.put(Table::Roots, 0u64.to_be_bytes().to_vec(), record.encode());
+            drop(reader);
+            backend.commit(batch, true)?;
+            Ok(Head { tree, version: 0, timestamp_nanos: now })
+        }
+        Some(format) if format != FORMAT_VERSION => Err(StoreError::Corrupt(format!("unknown store format {:?}", String::from_utf8_lossy(&format)))),
+        Some(_) => {
+            let stored = reader.get(Table::Meta, b"settings")?.unwrap_or_default();
+            if stored != settings.as_bytes() {
+                return Err(StoreError::ConfigMismatch { stored: String::from_utf8_lossy(&stored).into_owned(), configured: settings });
+            }
+            match (reader.get(Table::Meta, b"key_check")?, codec.encrypted()) {
+                (Some(check), true) if !codec.matches_key_check(&check) => return Err(StoreError::WrongEncryptionKey { path: config.path.clone() }),
+                (Some(_), false) => return Err(StoreError::ConfigMismatch { stored: "encryption enabled".into(), configured: "encryption disabled".into() }),
+                (None, true) => return Err(StoreError::ConfigMismatch { stored: "encryption disabled".into(), configured: "encryption enabled".into() }),
+                _ => {}
+            }
+            let (_, record) = reader
+                .last_in(Table::Roots, &0u64.to_be_bytes(), &u64::MAX.to_be_bytes())?
+                .ok_or_else(|| StoreError::Corrupt("no root record".into()))?;
+            let record = RootRecord::decode(&record)?;
+            let tree = SparseMerkleTree::with_root::<StoreError>(record.root, config.max_levels).map_err(|e| StoreError::Tree(e.to_string()))?;
+            Ok(Head { tree, version: record.version, timestamp_nanos: record.timestamp_nanos })
+        }
+    }
+}

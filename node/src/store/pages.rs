@@ -1,0 +1,156 @@
+//! Versioned pages: the page cache and the `PageStore` view of one version.
+//!
+//! A page written at version `w` is stored under `page key ++ w`; the page as
+//! of version `v` is the last entry in `[page key ++ 0, page key ++ v]` (an
+//! empty record means "no page since `w`").
+//!
+//! The cache holds, per page, the latest entry and its version. An entry of
+//! version `w <= v` is the page as of `v`, because nothing rewrote it after
+//! `w`. Only the committer (after each commit) and readers of the current
+//! version fill it, under one lock with the current version, so it never holds
+//! anything but latest entries.
+
+use crate::store::backend::{BackendReader, Table};
+use crate::store::codec::RecordCodec;
+use crate::store::error::StoreError;
+use crate::store::keys::{split_version, versioned};
+use rustorium_core::tree::{Page, PageId, PageStore};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Pages at this depth or above stay cached: they are on every path.
+const PINNED_DEPTH: usize = 8;
+
+#[derive(Debug, Default)]
+struct CacheState {
+    current_version: u64,
+    entries: HashMap<PageId, (u64, Option<Arc<Page>>)>,
+}
+
+/// The latest version of recently used pages.
+#[derive(Debug)]
+pub struct PageCache {
+    state: Mutex<CacheState>,
+    capacity: usize,
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+}
+
+impl PageCache {
+    pub fn new(capacity: usize, current_version: u64) -> Self {
+        Self {
+            state: Mutex::new(CacheState { current_version, entries: HashMap::new() }),
+            capacity: capacity.max(1),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        // A panic while holding the lock leaves only cache entries behind,
+        // which are each valid on their own.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lookup(&self, id: &PageId, version: u64) -> Option<(u64, Option<Arc<Page>>)> {
+        let state = self.lock();
+        match state.entries.get(id) {
+            Some((written, page)) if *written <= version => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some((*written, page.clone()))
+            }
+            _ => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn fill(&self, id: PageId, read_at: u64, written: u64, page: Option<Arc<Page>>) {
+        let mut state = self.lock();
+        if state.current_version != read_at {
+            return;
+        }
+        if state.entries.len() >= self.capacity {
+            state.entries.retain(|id, _| id.depth() < PINNED_DEPTH);
+            if state.entries.len() >= self.capacity {
+                return;
+            }
+        }
+        state.entries.insert(id, (written, page));
+    }
+
+    /// Records the pages of the commit that made `version` current.
+    pub fn committed(&self, version: u64, pages: &[(PageId, Option<Page>)]) {
+        let mut state = self.lock();
+        state.current_version = version;
+        for (id, page) in pages {
+            state.entries.insert(*id, (version, page.clone().map(Arc::new)));
+        }
+        if state.entries.len() > self.capacity {
+            state.entries.retain(|id, _| id.depth() < PINNED_DEPTH);
+        }
+    }
+
+    pub fn hit_ratio(&self) -> f64 {
+        let hits = self.hits.load(Ordering::Relaxed) as f64;
+        let total = hits + self.misses.load(Ordering::Relaxed) as f64;
+        if total == 0.0 { 1.0 } else { hits / total }
+    }
+}
+
+/// The pages of one version, read through the cache.
+pub struct VersionedPages<'a, R: BackendReader> {
+    pub reader: &'a R,
+    pub version: u64,
+    pub cache: &'a PageCache,
+    pub codec: &'a RecordCodec,
+    /// The version each page was found at, for stale accounting by the committer.
+    pub found: Mutex<HashMap<PageId, u64>>,
+}
+
+impl<'a, R: BackendReader> VersionedPages<'a, R> {
+    pub fn new(reader: &'a R, version: u64, cache: &'a PageCache, codec: &'a RecordCodec) -> Self {
+        Self { reader, version, cache, codec, found: Mutex::new(HashMap::new()) }
+    }
+
+    fn load(&self, id: &PageId) -> Result<(u64, Option<Arc<Page>>), StoreError> {
+        let prefix = id.to_key();
+        let Some((key, record)) = self.reader.last_in(Table::Pages, &versioned(&prefix, 0), &versioned(&prefix, self.version))? else {
+            return Ok((0, None));
+        };
+        let (_, written) = split_version(&key).ok_or_else(|| StoreError::Corrupt("page key without version".into()))?;
+        if record.is_empty() {
+            return Ok((written, None));
+        }
+        let bytes = self.codec.decode(Table::Pages, &key, &record)?;
+        let page = Page::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("page {id:?} at version {written}: {e}")))?;
+        Ok((written, Some(Arc::new(page))))
+    }
+}
+
+impl<R: BackendReader> PageStore for VersionedPages<'_, R> {
+    type Error = StoreError;
+
+    fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Page>>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut found = HashMap::with_capacity(ids.len());
+        for id in ids {
+            let (written, page) = match self.cache.lookup(id, self.version) {
+                Some(entry) => entry,
+                None => {
+                    let (written, page) = self.load(id)?;
+                    self.cache.fill(*id, self.version, written, page.clone());
+                    (written, page)
+                }
+            };
+            if page.is_some() {
+                found.insert(*id, written);
+            }
+            out.push(page.map(|p| (*p).clone()));
+        }
+        self.found.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(found);
+        Ok(out)
+    }
+}
