@@ -10,7 +10,12 @@ log() { printf '\n== %s\n' "$*"; }
 log "prerequisites"
 rustup component add rustfmt clippy >/dev/null
 rustup target add wasm32v1-none wasm32-unknown-unknown >/dev/null
-command -v node >/dev/null || { apt-get update && apt-get install -y nodejs npm; }
+missing=()
+command -v node >/dev/null || missing+=(nodejs npm)
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
+if ((${#missing[@]})); then
+  apt-get update && apt-get install -y "${missing[@]}"
+fi
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
 log "format and lints"

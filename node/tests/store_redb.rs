@@ -4,8 +4,8 @@
 
 use rustorium_node::store::backend::redb::RedbBackend;
 use rustorium_node::store::conformance::{self, BackendFactory};
-use rustorium_node::store::{KeySource, StorageConfig, Store, StoreError, SyncMode};
 use rustorium_node::store::verify_db::verify_redb;
+use rustorium_node::store::{KeySource, StorageConfig, Store, StoreError, SyncMode};
 
 struct Redb;
 
@@ -17,7 +17,10 @@ impl BackendFactory for Redb {
 }
 
 fn config(dir: &tempfile::TempDir) -> StorageConfig {
-    StorageConfig { sync_mode: SyncMode::None, ..StorageConfig::at(dir.path()) }
+    StorageConfig {
+        sync_mode: SyncMode::None,
+        ..StorageConfig::at(dir.path())
+    }
 }
 
 macro_rules! conformance {
@@ -30,7 +33,14 @@ macro_rules! conformance {
     )*};
 }
 
-conformance!(proofs_verify, versions_are_retained, concurrent_writers, survives_reopen, bad_input_changes_nothing, field_mode);
+conformance!(
+    proofs_verify,
+    versions_are_retained,
+    concurrent_writers,
+    survives_reopen,
+    bad_input_changes_nothing,
+    field_mode
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matches_model() {
@@ -43,20 +53,40 @@ async fn matches_model() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_stays_bounded_under_overwrite_churn() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StorageConfig { retained_versions: 4, compression_enabled: false, ..config(&dir) }).unwrap();
-    let keys: Vec<Vec<u8>> = (0..200u32).map(|i| format!("key-{i}").into_bytes()).collect();
+    let store = Store::open(StorageConfig {
+        retained_versions: 4,
+        compression_enabled: false,
+        ..config(&dir)
+    })
+    .unwrap();
+    let keys: Vec<Vec<u8>> = (0..200u32)
+        .map(|i| format!("key-{i}").into_bytes())
+        .collect();
     let mut sizes = Vec::new();
     for round in 0..60u32 {
-        let ops: Vec<_> = keys.iter().map(|k| rustorium_node::store::BatchOp::Put { key: k.clone(), value: round.to_le_bytes().repeat(8) }).collect();
+        let ops: Vec<_> = keys
+            .iter()
+            .map(|k| rustorium_node::store::BatchOp::Put {
+                key: k.clone(),
+                value: round.to_le_bytes().repeat(8),
+            })
+            .collect();
         store.write_batch(&ops, false).await.unwrap();
         if round % 10 == 9 {
             store.sync().await.unwrap();
-            sizes.push(std::fs::metadata(dir.path().join("rustorium.redb")).unwrap().len());
+            sizes.push(
+                std::fs::metadata(dir.path().join("rustorium.redb"))
+                    .unwrap()
+                    .len(),
+            );
         }
     }
     let first = sizes[1];
     let last = *sizes.last().unwrap();
-    assert!(last <= first + first / 2, "storage grows under churn: {sizes:?}");
+    assert!(
+        last <= first + first / 2,
+        "storage grows under churn: {sizes:?}"
+    );
     let pruned = store.metrics().pruned_rows_total.get();
     assert!(pruned > 200 * 40, "stale rows are pruned: {pruned}");
     store.shutdown();
@@ -68,7 +98,10 @@ async fn compression_shrinks_compressible_values_and_reports_the_ratio() {
     let store = Store::open(config(&dir)).unwrap();
     let value = b"the quick brown fox jumps over the lazy dog. ".repeat(100);
     for i in 0..20u32 {
-        store.write(format!("doc-{i}").as_bytes(), &value).await.unwrap();
+        store
+            .write(format!("doc-{i}").as_bytes(), &value)
+            .await
+            .unwrap();
     }
     let ratio = store.metrics().compression_ratio.get();
     assert!(ratio > 3.0, "compression ratio {ratio}");
@@ -82,7 +115,11 @@ async fn encryption_needs_the_right_key_and_proofs_commit_to_plaintext() {
     let key_file = dir.path().join("key.hex");
     std::fs::write(&key_file, "11".repeat(32)).unwrap();
     let data = dir.path().join("db");
-    let encrypted = StorageConfig { encryption_enabled: true, encryption_key: Some(KeySource::File(key_file.clone())), ..StorageConfig::at(&data) };
+    let encrypted = StorageConfig {
+        encryption_enabled: true,
+        encryption_key: Some(KeySource::File(key_file.clone())),
+        ..StorageConfig::at(&data)
+    };
     let store = Store::open(encrypted.clone()).unwrap();
     let secret = b"top secret plaintext value";
     let written = store.write_with_proof(b"k", secret).await.unwrap();
@@ -96,13 +133,25 @@ async fn encryption_needs_the_right_key_and_proofs_commit_to_plaintext() {
     assert_eq!(written.root, plain_root, "proofs commit to the plaintext");
     store.shutdown();
     let file = std::fs::read(data.join("rustorium.redb")).unwrap();
-    assert!(!file.windows(secret.len()).any(|w| w == secret), "plaintext is not on disk");
+    assert!(
+        !file.windows(secret.len()).any(|w| w == secret),
+        "plaintext is not on disk"
+    );
 
     std::fs::write(&key_file, "22".repeat(32)).unwrap();
-    assert!(matches!(Store::open(encrypted.clone()), Err(StoreError::WrongEncryptionKey { .. })));
+    assert!(matches!(
+        Store::open(encrypted.clone()),
+        Err(StoreError::WrongEncryptionKey { .. })
+    ));
     std::fs::write(&key_file, "abc").unwrap();
-    assert!(matches!(Store::open(encrypted.clone()), Err(StoreError::EncryptionKey(_))));
-    assert!(matches!(Store::open(StorageConfig::at(&data)), Err(StoreError::ConfigMismatch { .. })));
+    assert!(matches!(
+        Store::open(encrypted.clone()),
+        Err(StoreError::EncryptionKey(_))
+    ));
+    assert!(matches!(
+        Store::open(StorageConfig::at(&data)),
+        Err(StoreError::ConfigMismatch { .. })
+    ));
     std::fs::write(&key_file, "11".repeat(32)).unwrap();
     let store = Store::open(encrypted).unwrap();
     assert_eq!(store.read(b"k").await.unwrap().unwrap().value, secret);
@@ -112,11 +161,19 @@ async fn encryption_needs_the_right_key_and_proofs_commit_to_plaintext() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_size_refuses_writes_and_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StorageConfig { max_size: 2 << 20, compression_enabled: false, ..config(&dir) }).unwrap();
+    let store = Store::open(StorageConfig {
+        max_size: 2 << 20,
+        compression_enabled: false,
+        ..config(&dir)
+    })
+    .unwrap();
     store.write(b"first", b"kept").await.unwrap();
     let mut refused = None;
     for i in 0..200u32 {
-        match store.write(format!("big-{i}").as_bytes(), &vec![i as u8; 64 << 10]).await {
+        match store
+            .write(format!("big-{i}").as_bytes(), &vec![i as u8; 64 << 10])
+            .await
+        {
             Ok(_) => {}
             Err(e) => {
                 refused = Some(e);
@@ -124,9 +181,15 @@ async fn max_size_refuses_writes_and_keeps_data() {
             }
         }
     }
-    assert!(matches!(refused, Some(StoreError::StorageFull { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Some(StoreError::StorageFull { .. })),
+        "{refused:?}"
+    );
     assert_eq!(store.read(b"first").await.unwrap().unwrap().value, b"kept");
-    store.delete(b"big-0").await.expect("deletes are let through a full store");
+    store
+        .delete(b"big-0")
+        .await
+        .expect("deletes are let through a full store");
     assert!(store.read(b"big-0").await.unwrap().is_none());
     store.shutdown();
 }
@@ -135,7 +198,10 @@ async fn max_size_refuses_writes_and_keeps_data() {
 async fn every_sync_mode_persists_after_clean_shutdown_and_verify_db_agrees() {
     for mode in [SyncMode::None, SyncMode::Async, SyncMode::Full] {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = StorageConfig { sync_mode: mode, ..StorageConfig::at(dir.path()) };
+        let cfg = StorageConfig {
+            sync_mode: mode,
+            ..StorageConfig::at(dir.path())
+        };
         let store = Store::open(cfg.clone()).unwrap();
         for i in 0..50u32 {
             store.write(&i.to_le_bytes(), b"v").await.unwrap();

@@ -40,16 +40,26 @@ impl std::fmt::Debug for RecordCodec {
 pub fn load_key(source: &KeySource) -> Result<[u8; 32]> {
     let (text, from) = match source {
         KeySource::File(path) => (
-            std::fs::read_to_string(path).map_err(|e| StoreError::EncryptionKey(format!("reading key file {}: {e}", path.display())))?,
+            std::fs::read_to_string(path).map_err(|e| {
+                StoreError::EncryptionKey(format!("reading key file {}: {e}", path.display()))
+            })?,
             format!("key file {}", path.display()),
         ),
         KeySource::Env(var) => (
-            std::env::var(var).map_err(|_| StoreError::EncryptionKey(format!("environment variable {var} is not set")))?,
+            std::env::var(var).map_err(|_| {
+                StoreError::EncryptionKey(format!("environment variable {var} is not set"))
+            })?,
             format!("environment variable {var}"),
         ),
     };
-    let bytes = hex::decode(text.trim()).map_err(|e| StoreError::EncryptionKey(format!("{from}: not hex: {e}")))?;
-    bytes.try_into().map_err(|b: Vec<u8>| StoreError::EncryptionKey(format!("{from}: a key is 32 bytes (64 hex characters), got {}", b.len())))
+    let bytes = hex::decode(text.trim())
+        .map_err(|e| StoreError::EncryptionKey(format!("{from}: not hex: {e}")))?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        StoreError::EncryptionKey(format!(
+            "{from}: a key is 32 bytes (64 hex characters), got {}",
+            b.len()
+        ))
+    })
 }
 
 impl RecordCodec {
@@ -63,7 +73,9 @@ impl RecordCodec {
             None
         };
         Ok(Self {
-            compression_threshold: config.compression_enabled.then_some(config.compression_threshold),
+            compression_threshold: config
+                .compression_enabled
+                .then_some(config.compression_threshold),
             compression_level: config.compression_level,
             cipher,
         })
@@ -98,10 +110,17 @@ impl RecordCodec {
             Some(cipher) => {
                 out.push(flags | ENCRYPTED);
                 let mut nonce = [0u8; NONCE_BYTES];
-                getrandom::fill(&mut nonce).map_err(|e| StoreError::Corrupt(format!("no randomness for a nonce: {e}")))?;
+                getrandom::fill(&mut nonce)
+                    .map_err(|e| StoreError::Corrupt(format!("no randomness for a nonce: {e}")))?;
                 let aad = associated_data(table, key);
                 let sealed = cipher
-                    .encrypt(XNonce::from_slice(&nonce), Payload { msg: body, aad: &aad })
+                    .encrypt(
+                        XNonce::from_slice(&nonce),
+                        Payload {
+                            msg: body,
+                            aad: &aad,
+                        },
+                    )
                     .map_err(|_| StoreError::Corrupt("encryption failed".into()))?;
                 out.extend_from_slice(&nonce);
                 out.extend_from_slice(&sealed);
@@ -118,11 +137,22 @@ impl RecordCodec {
         }
         let opened;
         let body = if flags & ENCRYPTED != 0 {
-            let cipher = self.cipher.as_ref().ok_or_else(|| corrupt("encrypted, but the store is opened without a key"))?;
-            let (nonce, sealed) = rest.split_at_checked(NONCE_BYTES).ok_or_else(|| corrupt("truncated"))?;
+            let cipher = self
+                .cipher
+                .as_ref()
+                .ok_or_else(|| corrupt("encrypted, but the store is opened without a key"))?;
+            let (nonce, sealed) = rest
+                .split_at_checked(NONCE_BYTES)
+                .ok_or_else(|| corrupt("truncated"))?;
             let aad = associated_data(table, key);
             opened = cipher
-                .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: &aad })
+                .decrypt(
+                    XNonce::from_slice(nonce),
+                    Payload {
+                        msg: sealed,
+                        aad: &aad,
+                    },
+                )
                 .map_err(|_| corrupt("authentication failed"))?;
             opened.as_slice()
         } else {
@@ -143,11 +173,13 @@ impl RecordCodec {
         if self.cipher.is_none() {
             return Ok(None);
         }
-        self.encode(Table::Meta, b"key_check", KEY_CHECK).map(|(r, _)| Some(r))
+        self.encode(Table::Meta, b"key_check", KEY_CHECK)
+            .map(|(r, _)| Some(r))
     }
 
     pub fn matches_key_check(&self, record: &[u8]) -> bool {
-        self.decode(Table::Meta, b"key_check", record).is_ok_and(|plain| plain == KEY_CHECK)
+        self.decode(Table::Meta, b"key_check", record)
+            .is_ok_and(|plain| plain == KEY_CHECK)
     }
 }
 

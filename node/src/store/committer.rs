@@ -42,8 +42,15 @@ pub struct Committed {
 }
 
 pub enum Command {
-    Write { ops: Vec<PreparedOp>, want_proofs: bool, queued: Instant, reply: oneshot::Sender<Result<Arc<Committed>>> },
-    Sync { reply: oneshot::Sender<Result<()>> },
+    Write {
+        ops: Vec<PreparedOp>,
+        want_proofs: bool,
+        queued: Instant,
+        reply: oneshot::Sender<Result<Arc<Committed>>>,
+    },
+    Sync {
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 struct Pending {
@@ -59,7 +66,9 @@ pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
     let mut last_sync = Instant::now();
     loop {
         let timeout = match config.sync_mode {
-            SyncMode::Async if dirty => config.async_flush_interval.saturating_sub(last_sync.elapsed()),
+            SyncMode::Async if dirty => config
+                .async_flush_interval
+                .saturating_sub(last_sync.elapsed()),
             _ => Duration::from_secs(3600),
         };
         let first = match commands.recv_timeout(timeout) {
@@ -74,9 +83,19 @@ pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
         let started = Instant::now();
         while let Some(command) = next.take() {
             match command {
-                Command::Write { ops: o, want_proofs, queued, reply } => {
+                Command::Write {
+                    ops: o,
+                    want_proofs,
+                    queued,
+                    reply,
+                } => {
                     ops += o.len();
-                    batch.push(Pending { ops: o, want_proofs, queued, reply });
+                    batch.push(Pending {
+                        ops: o,
+                        want_proofs,
+                        queued,
+                        reply,
+                    });
                 }
                 Command::Sync { reply } => syncs.push(reply),
             }
@@ -85,9 +104,9 @@ pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
             }
             next = match commands.try_recv() {
                 Ok(command) => Some(command),
-                Err(TryRecvError::Empty) if started.elapsed() < config.max_batch_delay => {
-                    commands.recv_timeout(config.max_batch_delay.saturating_sub(started.elapsed())).ok()
-                }
+                Err(TryRecvError::Empty) if started.elapsed() < config.max_batch_delay => commands
+                    .recv_timeout(config.max_batch_delay.saturating_sub(started.elapsed()))
+                    .ok(),
                 Err(_) => None,
             };
         }
@@ -95,9 +114,18 @@ pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
             commit_and_answer(&shared, batch);
             dirty = config.sync_mode != SyncMode::Full;
         }
-        let flush_due = config.sync_mode == SyncMode::Async && dirty && last_sync.elapsed() >= config.async_flush_interval;
+        let flush_due = config.sync_mode == SyncMode::Async
+            && dirty
+            && last_sync.elapsed() >= config.async_flush_interval;
         if !syncs.is_empty() || flush_due {
-            let result = if dirty { shared.backend.commit(WriteBatch::default(), true).map_err(StoreError::from) } else { Ok(()) };
+            let result = if dirty {
+                shared
+                    .backend
+                    .commit(WriteBatch::default(), true)
+                    .map_err(StoreError::from)
+            } else {
+                Ok(())
+            };
             if result.is_ok() {
                 dirty = false;
                 last_sync = Instant::now();
@@ -108,25 +136,32 @@ pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
         }
     }
     // Every sender is gone: make everything durable before the thread ends.
-    if dirty {
-        if let Err(error) = shared.backend.commit(WriteBatch::default(), true) {
-            tracing::error!(%error, "final flush failed");
-        }
+    if dirty && let Err(error) = shared.backend.commit(WriteBatch::default(), true) {
+        tracing::error!(%error, "final flush failed");
     }
 }
 
 fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
-    let span = tracing::info_span!("commit", ops = batch.iter().map(|p| p.ops.len()).sum::<usize>());
+    let span = tracing::info_span!(
+        "commit",
+        ops = batch.iter().map(|p| p.ops.len()).sum::<usize>()
+    );
     let _guard = span.enter();
     let started = Instant::now();
     let want_proofs = batch.iter().any(|p| p.want_proofs);
     match commit(shared, &batch, want_proofs) {
         Ok(committed) => {
-            shared.metrics.commit_latency.observe(started.elapsed().as_secs_f64());
+            shared
+                .metrics
+                .commit_latency
+                .observe(started.elapsed().as_secs_f64());
             let committed = Arc::new(committed);
             for pending in batch {
                 shared.metrics.writes_total.inc_by(pending.ops.len() as u64);
-                shared.metrics.write_latency.observe(pending.queued.elapsed().as_secs_f64());
+                shared
+                    .metrics
+                    .write_latency
+                    .observe(pending.queued.elapsed().as_secs_f64());
                 let _ = pending.reply.send(Ok(committed.clone()));
             }
         }
@@ -141,10 +176,15 @@ fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
 }
 
 fn now_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) -> Result<Committed> {
+fn commit<B: Backend>(
+    shared: &Shared<B>,
+    batch: &[Pending],
+    want_proofs: bool,
+) -> Result<Committed> {
     let head = shared.head();
     let version = head.version + 1;
     let mut latest: BTreeMap<&[u8], &PreparedOp> = BTreeMap::new();
@@ -153,8 +193,17 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
     }
     let reader = shared.backend.reader()?;
     let view = VersionedPages::new(&reader, head.version, &shared.cache, &shared.codec);
-    let tree_ops: Vec<Op> = latest.values().map(|op| Op { key: op.key_field, value: op.value.as_ref().map(|v| v.1) }).collect();
-    let update = head.tree.apply(&view, &tree_ops).map_err(|e| StoreError::Tree(e.to_string()))?;
+    let tree_ops: Vec<Op> = latest
+        .values()
+        .map(|op| Op {
+            key: op.key_field,
+            value: op.value.as_ref().map(|v| v.1),
+        })
+        .collect();
+    let update = head
+        .tree
+        .apply(&view, &tree_ops)
+        .map_err(|e| StoreError::Tree(e.to_string()))?;
 
     let mut writes = WriteBatch::default();
     let stale = |writes: &mut WriteBatch, table: Table, key: &[u8]| {
@@ -166,7 +215,11 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
     };
     for (key, op) in &latest {
         let escaped = escape_key(key);
-        let previous = reader.last_in(Table::Values, &versioned(&escaped, 0), &versioned(&escaped, head.version))?;
+        let previous = reader.last_in(
+            Table::Values,
+            &versioned(&escaped, 0),
+            &versioned(&escaped, head.version),
+        )?;
         let live_previous = previous.as_ref().filter(|(_, record)| !record.is_empty());
         let row = versioned(&escaped, version);
         match &op.value {
@@ -179,14 +232,21 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
                 }
             }
             None if live_previous.is_some() => {
-                stale(&mut writes, Table::Values, &previous.as_ref().map(|p| p.0.clone()).unwrap_or_default());
+                stale(
+                    &mut writes,
+                    Table::Values,
+                    &previous.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
+                );
                 stale(&mut writes, Table::Values, &row);
                 writes.put(Table::Values, row, Vec::new());
             }
             None => {}
         }
     }
-    let found = view.found.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let found = view
+        .found
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for (id, page) in &update.pages {
         let prefix = id.to_key();
         let row = versioned(&prefix, version);
@@ -205,16 +265,34 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
         }
     }
     let timestamp = SystemTime::now();
-    let record = RootRecord { version, root: update.root, timestamp_nanos: now_nanos(timestamp), op_count: latest.len() as u32 };
-    writes.put(Table::Roots, version.to_be_bytes().to_vec(), record.encode());
+    let record = RootRecord {
+        version,
+        root: update.root,
+        timestamp_nanos: now_nanos(timestamp),
+        op_count: latest.len() as u32,
+    };
+    writes.put(
+        Table::Roots,
+        version.to_be_bytes().to_vec(),
+        record.encode(),
+    );
 
     // Rows stale at or before the oldest retained version are no longer read.
     let oldest = shared.oldest_retained(version);
     let prune_end = (oldest + 1).to_be_bytes();
-    let doomed = reader.range(Table::Stale, std::ops::Bound::Unbounded, std::ops::Bound::Excluded(&prune_end), PRUNE_ROWS_PER_COMMIT)?;
+    let doomed = reader.range(
+        Table::Stale,
+        std::ops::Bound::Unbounded,
+        std::ops::Bound::Excluded(&prune_end),
+        PRUNE_ROWS_PER_COMMIT,
+    )?;
     let pruned = doomed.len();
     for (stale_key, _) in doomed {
-        let table = stale_key.get(8).copied().and_then(Table::from_tag).ok_or_else(|| StoreError::Corrupt("stale record with unknown table".into()))?;
+        let table = stale_key
+            .get(8)
+            .copied()
+            .and_then(Table::from_tag)
+            .ok_or_else(|| StoreError::Corrupt("stale record with unknown table".into()))?;
         writes.delete(table, stale_key[9..].to_vec());
         writes.delete(Table::Stale, stale_key);
     }
@@ -227,11 +305,17 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
     if shared.config.max_size > 0 && !only_deletes {
         let used = shared.backend.disk_bytes();
         if used + adding > shared.config.max_size {
-            return Err(StoreError::StorageFull { max_size: shared.config.max_size, used, adding });
+            return Err(StoreError::StorageFull {
+                max_size: shared.config.max_size,
+                used,
+                adding,
+            });
         }
     }
     let rows = writes.rows();
-    shared.backend.commit(writes, shared.config.sync_mode == SyncMode::Full)?;
+    shared
+        .backend
+        .commit(writes, shared.config.sync_mode == SyncMode::Full)?;
     shared.metrics.stored_rows_total.inc_by(rows as u64);
     shared.metrics.stored_bytes_total.inc_by(adding);
     shared.metrics.pruned_rows_total.inc_by(pruned as u64);
@@ -240,20 +324,50 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
 
     let tree = head.tree.advanced(&update);
     shared.cache.committed(version, &update.pages);
-    shared.set_head(Head { tree, version, timestamp_nanos: record.timestamp_nanos });
-    shared.metrics.sample(shared.backend.disk_bytes(), shared.cache.hit_ratio());
-    tracing::debug!(version, rows, bytes = adding, pruned, hashes = update.hashes, "committed");
+    shared.set_head(Head {
+        tree,
+        version,
+        timestamp_nanos: record.timestamp_nanos,
+    });
+    shared
+        .metrics
+        .sample(shared.backend.disk_bytes(), shared.cache.hit_ratio());
+    tracing::debug!(
+        version,
+        rows,
+        bytes = adding,
+        pruned,
+        hashes = update.hashes,
+        "committed"
+    );
 
     let proofs = if want_proofs {
         let started = Instant::now();
         let reader = shared.backend.reader()?;
         let view = VersionedPages::new(&reader, version, &shared.cache, &shared.codec);
-        let keys: Vec<Fr> = batch.iter().filter(|p| p.want_proofs).flat_map(|p| p.ops.iter().map(|op| op.key_field)).collect();
-        let proofs = tree.prove_many(&view, &keys).map_err(|e| StoreError::Tree(e.to_string()))?;
-        shared.metrics.proof_generation_time.observe(started.elapsed().as_secs_f64());
-        proofs.into_iter().map(|lookup| (fr_to_le_bytes(&lookup.key), lookup)).collect()
+        let keys: Vec<Fr> = batch
+            .iter()
+            .filter(|p| p.want_proofs)
+            .flat_map(|p| p.ops.iter().map(|op| op.key_field))
+            .collect();
+        let proofs = tree
+            .prove_many(&view, &keys)
+            .map_err(|e| StoreError::Tree(e.to_string()))?;
+        shared
+            .metrics
+            .proof_generation_time
+            .observe(started.elapsed().as_secs_f64());
+        proofs
+            .into_iter()
+            .map(|lookup| (fr_to_le_bytes(&lookup.key), lookup))
+            .collect()
     } else {
         BTreeMap::new()
     };
-    Ok(Committed { version, root: tree.root(), timestamp, proofs })
+    Ok(Committed {
+        version,
+        root: tree.root(),
+        timestamp,
+        proofs,
+    })
 }

@@ -106,7 +106,10 @@ impl Default for StorageConfig {
 impl StorageConfig {
     /// A config for `path` with every other field at its default.
     pub fn at(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), ..Self::default() }
+        Self {
+            path: path.into(),
+            ..Self::default()
+        }
     }
 }
 

@@ -17,7 +17,10 @@ pub trait BackendFactory {
 
 fn model_root(entries: &BTreeMap<Vec<u8>, Vec<u8>>, max_levels: u16) -> Fr {
     let mut tree = MemoryTree::new(max_levels).expect("valid max_levels");
-    let ops: Vec<Op> = entries.iter().map(|(k, v)| Op::put(bytes_to_field(k), bytes_to_field(v))).collect();
+    let ops: Vec<Op> = entries
+        .iter()
+        .map(|(k, v)| Op::put(bytes_to_field(k), bytes_to_field(v)))
+        .collect();
     tree.apply(&ops).expect("model fits");
     tree.root()
 }
@@ -31,25 +34,65 @@ pub async fn proofs_verify<F: BackendFactory>(factory: &F, config: StorageConfig
     let store = open(factory, &config);
     let levels = store.max_levels();
     let written = store.write_with_proof(b"alice", b"100").await.unwrap();
-    written.proof.verify(&written.root, &bytes_to_field(b"alice"), Some(&bytes_to_field(b"100")), levels).expect("write proof verifies");
+    written
+        .proof
+        .verify(
+            &written.root,
+            &bytes_to_field(b"alice"),
+            Some(&bytes_to_field(b"100")),
+            levels,
+        )
+        .expect("write proof verifies");
     assert_eq!(written.version, 1);
-    let read = store.read(b"alice").await.unwrap().expect("alice is present");
+    let read = store
+        .read(b"alice")
+        .await
+        .unwrap()
+        .expect("alice is present");
     assert_eq!(read.value, b"100");
     assert_eq!(read.root, written.root);
-    read.proof.verify(&read.root, &bytes_to_field(b"alice"), Some(&bytes_to_field(b"100")), levels).expect("read proof verifies");
-    assert!(store.verify_proof(b"alice", Some(b"100"), &read.proof).unwrap());
-    assert!(!store.verify_proof(b"alice", Some(b"101"), &read.proof).unwrap());
+    read.proof
+        .verify(
+            &read.root,
+            &bytes_to_field(b"alice"),
+            Some(&bytes_to_field(b"100")),
+            levels,
+        )
+        .expect("read proof verifies");
+    assert!(
+        store
+            .verify_proof(b"alice", Some(b"100"), &read.proof)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .verify_proof(b"alice", Some(b"101"), &read.proof)
+            .unwrap()
+    );
 
     let absent = store.read_proven(b"bob", None).await.unwrap();
     assert!(absent.value.is_none());
-    absent.proof.verify(&absent.root, &bytes_to_field(b"bob"), None, levels).expect("absence proof verifies");
+    absent
+        .proof
+        .verify(&absent.root, &bytes_to_field(b"bob"), None, levels)
+        .expect("absence proof verifies");
     assert!(store.read(b"bob").await.unwrap().is_none());
 
     let deleted = store.delete(b"alice").await.unwrap();
-    deleted.proof.verify(&deleted.root, &bytes_to_field(b"alice"), None, levels).expect("delete returns an absence proof");
-    assert_eq!(deleted.root, Fr::from(0u64), "deleting the only key empties the tree");
+    deleted
+        .proof
+        .verify(&deleted.root, &bytes_to_field(b"alice"), None, levels)
+        .expect("delete returns an absence proof");
+    assert_eq!(
+        deleted.root,
+        Fr::from(0u64),
+        "deleting the only key empties the tree"
+    );
     let noop = store.delete(b"never-written").await.unwrap();
-    assert_eq!(noop.root, deleted.root, "deleting an absent key changes nothing");
+    assert_eq!(
+        noop.root, deleted.root,
+        "deleting an absent key changes nothing"
+    );
     store.shutdown();
 }
 
@@ -85,14 +128,25 @@ pub async fn matches_model<F: BackendFactory>(factory: &F, config: StorageConfig
         }
         let result = store.write_batch(&ops, true).await.unwrap();
         assert_eq!(result.version, round + 1, "one batch is one version");
-        assert_eq!(result.root, model_root(&model, store.max_levels()), "root after batch {round}");
+        assert_eq!(
+            result.root,
+            model_root(&model, store.max_levels()),
+            "root after batch {round}"
+        );
         assert_eq!(result.proofs.len(), ops.len());
         for (op, proof) in ops.iter().zip(&result.proofs) {
             let key = match op {
                 BatchOp::Put { key, .. } | BatchOp::Delete { key } => key,
             };
             let value = model.get(key).map(|v| bytes_to_field(v));
-            proof.verify(&result.root, &bytes_to_field(key), value.as_ref(), store.max_levels()).expect("batch proof verifies against the final state");
+            proof
+                .verify(
+                    &result.root,
+                    &bytes_to_field(key),
+                    value.as_ref(),
+                    store.max_levels(),
+                )
+                .expect("batch proof verifies against the final state");
         }
     }
     let scanned = store.scan(b"", None, usize::MAX).await.unwrap();
@@ -108,20 +162,48 @@ pub async fn versions_are_retained<F: BackendFactory>(factory: &F, mut config: S
     let store = open(factory, &config);
     let mut roots = vec![store.root().0];
     for i in 0..10u32 {
-        let r = store.write_with_proof(b"counter", &i.to_be_bytes()).await.unwrap();
+        let r = store
+            .write_with_proof(b"counter", &i.to_be_bytes())
+            .await
+            .unwrap();
         roots.push(r.root);
     }
     for version in 6..=10u64 {
         let read = store.read_at(b"counter", version).await.unwrap();
-        assert_eq!(read.value.as_deref(), Some(&((version - 1) as u32).to_be_bytes()[..]), "value at version {version}");
+        assert_eq!(
+            read.value.as_deref(),
+            Some(&((version - 1) as u32).to_be_bytes()[..]),
+            "value at version {version}"
+        );
         assert_eq!(read.root, roots[version as usize]);
-        read.proof.verify(&read.root, &bytes_to_field(b"counter"), read.value.as_deref().map(bytes_to_field).as_ref(), store.max_levels()).unwrap();
+        read.proof
+            .verify(
+                &read.root,
+                &bytes_to_field(b"counter"),
+                read.value.as_deref().map(bytes_to_field).as_ref(),
+                store.max_levels(),
+            )
+            .unwrap();
     }
-    assert!(matches!(store.read_at(b"counter", 5).await, Err(StoreError::VersionNotRetained { oldest: 6, latest: 10, .. })));
-    assert!(matches!(store.read_at(b"counter", 11).await, Err(StoreError::VersionNotRetained { .. })));
+    assert!(matches!(
+        store.read_at(b"counter", 5).await,
+        Err(StoreError::VersionNotRetained {
+            oldest: 6,
+            latest: 10,
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.read_at(b"counter", 11).await,
+        Err(StoreError::VersionNotRetained { .. })
+    ));
     let log = store.roots(0..=10, 100).await.unwrap();
     assert_eq!(log.len(), 11, "the root log keeps every version");
-    assert!(log.iter().zip(&roots).all(|(record, root)| record.root.hash() == *root));
+    assert!(
+        log.iter()
+            .zip(&roots)
+            .all(|(record, root)| record.root.hash() == *root)
+    );
     store.shutdown();
 }
 
@@ -134,16 +216,29 @@ pub async fn concurrent_writers<F: BackendFactory>(factory: &F, config: StorageC
         tasks.push(tokio::spawn(async move {
             for i in 0..10u32 {
                 let key = format!("w{writer}-k{i}");
-                let r = store.write_with_proof(key.as_bytes(), &writer.to_le_bytes()).await.unwrap();
-                r.proof.verify(&r.root, &bytes_to_field(key.as_bytes()), Some(&bytes_to_field(&writer.to_le_bytes())), store.max_levels()).unwrap();
+                let r = store
+                    .write_with_proof(key.as_bytes(), &writer.to_le_bytes())
+                    .await
+                    .unwrap();
+                r.proof
+                    .verify(
+                        &r.root,
+                        &bytes_to_field(key.as_bytes()),
+                        Some(&bytes_to_field(&writer.to_le_bytes())),
+                        store.max_levels(),
+                    )
+                    .unwrap();
             }
         }));
     }
     for task in tasks {
         task.await.unwrap();
     }
-    let model: BTreeMap<Vec<u8>, Vec<u8>> =
-        (0..64u32).flat_map(|w| (0..10u32).map(move |i| (format!("w{w}-k{i}").into_bytes(), w.to_le_bytes().to_vec()))).collect();
+    let model: BTreeMap<Vec<u8>, Vec<u8>> = (0..64u32)
+        .flat_map(|w| {
+            (0..10u32).map(move |i| (format!("w{w}-k{i}").into_bytes(), w.to_le_bytes().to_vec()))
+        })
+        .collect();
     let (root, version, _) = store.root();
     assert_eq!(root, model_root(&model, store.max_levels()));
     assert!(version <= 640, "group commit never adds versions");
@@ -154,7 +249,19 @@ pub async fn concurrent_writers<F: BackendFactory>(factory: &F, config: StorageC
 pub async fn survives_reopen<F: BackendFactory>(factory: &F, config: StorageConfig) {
     let store = open(factory, &config);
     store.write(b"a", b"1").await.unwrap();
-    store.write_batch(&[BatchOp::Put { key: b"b".to_vec(), value: b"2".to_vec() }, BatchOp::Delete { key: b"a".to_vec() }], false).await.unwrap();
+    store
+        .write_batch(
+            &[
+                BatchOp::Put {
+                    key: b"b".to_vec(),
+                    value: b"2".to_vec(),
+                },
+                BatchOp::Delete { key: b"a".to_vec() },
+            ],
+            false,
+        )
+        .await
+        .unwrap();
     let (root, version, _) = store.root();
     store.shutdown();
     let store = open(factory, &config);
@@ -173,13 +280,34 @@ pub async fn bad_input_changes_nothing<F: BackendFactory>(factory: &F, mut confi
     let store = open(factory, &config);
     store.write(b"k", b"v").await.unwrap();
     let before = store.root();
-    assert!(matches!(store.write(b"123456789", b"v").await, Err(StoreError::KeyTooLarge { got: 9, max: 8 })));
-    assert!(matches!(store.write(b"k", &[0; 17]).await, Err(StoreError::ValueTooLarge { got: 17, max: 16 })));
-    assert!(matches!(store.write_batch(&[], false).await, Err(StoreError::EmptyBatch)));
+    assert!(matches!(
+        store.write(b"123456789", b"v").await,
+        Err(StoreError::KeyTooLarge { got: 9, max: 8 })
+    ));
+    assert!(matches!(
+        store.write(b"k", &[0; 17]).await,
+        Err(StoreError::ValueTooLarge { got: 17, max: 16 })
+    ));
+    assert!(matches!(
+        store.write_batch(&[], false).await,
+        Err(StoreError::EmptyBatch)
+    ));
     let five = vec![BatchOp::Delete { key: b"k".to_vec() }; 5];
-    assert!(matches!(store.write_batch(&five, false).await, Err(StoreError::BatchTooLarge { got: 5, max: 4 })));
-    let mixed = [BatchOp::Delete { key: b"k".to_vec() }, BatchOp::Put { key: b"way-too-long-key".to_vec(), value: vec![] }];
-    assert!(store.write_batch(&mixed, false).await.is_err(), "one bad op fails the batch");
+    assert!(matches!(
+        store.write_batch(&five, false).await,
+        Err(StoreError::BatchTooLarge { got: 5, max: 4 })
+    ));
+    let mixed = [
+        BatchOp::Delete { key: b"k".to_vec() },
+        BatchOp::Put {
+            key: b"way-too-long-key".to_vec(),
+            value: vec![],
+        },
+    ];
+    assert!(
+        store.write_batch(&mixed, false).await.is_err(),
+        "one bad op fails the batch"
+    );
     assert_eq!(store.root().0, before.0);
     assert_eq!(store.root().1, before.1);
     assert_eq!(store.read(b"k").await.unwrap().unwrap().value, b"v");
@@ -192,12 +320,25 @@ pub async fn field_mode<F: BackendFactory>(factory: &F, mut config: StorageConfi
     config.key_mode = KeyMode::Field;
     let store = open(factory, &config);
     let (key, value) = (Fr::from(5u64), Fr::from(55u64));
-    let r = store.write_with_proof(&fr_to_le_bytes(&key), &fr_to_le_bytes(&value)).await.unwrap();
+    let r = store
+        .write_with_proof(&fr_to_le_bytes(&key), &fr_to_le_bytes(&value))
+        .await
+        .unwrap();
     let mut tree = MemoryTree::new(config.max_levels).unwrap();
     tree.insert(key, value).unwrap();
-    assert_eq!(r.root, tree.root(), "field mode uses the raw elements, as iden3");
+    assert_eq!(
+        r.root,
+        tree.root(),
+        "field mode uses the raw elements, as iden3"
+    );
     let r_bytes = [0xffu8; 32];
-    assert!(matches!(store.write(&r_bytes, &fr_to_le_bytes(&value)).await, Err(StoreError::NotAFieldElement { what: "key", .. })));
-    assert!(matches!(store.write(&fr_to_le_bytes(&key), b"short").await, Err(StoreError::NotAFieldElement { what: "value", .. })));
+    assert!(matches!(
+        store.write(&r_bytes, &fr_to_le_bytes(&value)).await,
+        Err(StoreError::NotAFieldElement { what: "key", .. })
+    ));
+    assert!(matches!(
+        store.write(&fr_to_le_bytes(&key), b"short").await,
+        Err(StoreError::NotAFieldElement { what: "value", .. })
+    ));
     store.shutdown();
 }

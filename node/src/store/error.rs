@@ -13,15 +13,28 @@ pub enum StoreError {
     #[error("value is {got} bytes, over the limit of {max}")]
     ValueTooLarge { got: usize, max: usize },
     #[error("field-mode {what} must be a 32-byte little-endian field element below r: {source}")]
-    NotAFieldElement { what: &'static str, source: rustorium_core::FieldError },
+    NotAFieldElement {
+        what: &'static str,
+        source: rustorium_core::FieldError,
+    },
     #[error("batch has {got} ops, over the limit of {max}")]
     BatchTooLarge { got: usize, max: usize },
     #[error("empty batch")]
     EmptyBatch,
     #[error("version {requested} is not retained (retained: {oldest}..={latest})")]
-    VersionNotRetained { requested: u64, oldest: u64, latest: u64 },
-    #[error("the store would grow past max_size ({max_size} bytes; now {used}, batch adds about {adding})")]
-    StorageFull { max_size: u64, used: u64, adding: u64 },
+    VersionNotRetained {
+        requested: u64,
+        oldest: u64,
+        latest: u64,
+    },
+    #[error(
+        "the store would grow past max_size ({max_size} bytes; now {used}, batch adds about {adding})"
+    )]
+    StorageFull {
+        max_size: u64,
+        used: u64,
+        adding: u64,
+    },
     #[error("tree: {0}")]
     Tree(String),
     #[error("wrong encryption key for {path}")]

@@ -103,7 +103,12 @@ impl RootRecord {
             (2, 32) => Node::Middle(fr(body)?),
             _ => return Err(corrupt()),
         };
-        Ok(Self { version, root, timestamp_nanos, op_count })
+        Ok(Self {
+            version,
+            root,
+            timestamp_nanos,
+            op_count,
+        })
     }
 }
 
@@ -113,13 +118,27 @@ mod tests {
 
     #[test]
     fn escaping_keeps_order_and_is_prefix_free() {
-        let keys: Vec<&[u8]> = vec![b"", b"\0", b"\0\0", b"\0\x01", b"a", b"a\0", b"a\0\0", b"a\x01", b"ab", b"\xff", b"\xff\0"];
+        let keys: Vec<&[u8]> = vec![
+            b"", b"\0", b"\0\0", b"\0\x01", b"a", b"a\0", b"a\0\0", b"a\x01", b"ab", b"\xff",
+            b"\xff\0",
+        ];
         let escaped: Vec<Vec<u8>> = keys.iter().map(|k| escape_key(k)).collect();
         for (i, a) in escaped.iter().enumerate() {
             for (j, b) in escaped.iter().enumerate() {
-                assert_eq!(a.cmp(b), keys[i].cmp(keys[j]), "{:?} vs {:?}", keys[i], keys[j]);
+                assert_eq!(
+                    a.cmp(b),
+                    keys[i].cmp(keys[j]),
+                    "{:?} vs {:?}",
+                    keys[i],
+                    keys[j]
+                );
                 if i != j {
-                    assert!(!b.starts_with(a), "{:?} is a prefix of {:?}", keys[i], keys[j]);
+                    assert!(
+                        !b.starts_with(a),
+                        "{:?} is a prefix of {:?}",
+                        keys[i],
+                        keys[j]
+                    );
                 }
             }
             let stored = versioned(a, 7);
@@ -132,8 +151,17 @@ mod tests {
     #[test]
     fn root_records_round_trip() {
         use rustorium_core::Fr;
-        for root in [Node::Empty, Node::Leaf(Leaf::new(Fr::from(3u64), Fr::from(4u64))), Node::Middle(Fr::from(9u64))] {
-            let record = RootRecord { version: 5, root, timestamp_nanos: 77, op_count: 3 };
+        for root in [
+            Node::Empty,
+            Node::Leaf(Leaf::new(Fr::from(3u64), Fr::from(4u64))),
+            Node::Middle(Fr::from(9u64)),
+        ] {
+            let record = RootRecord {
+                version: 5,
+                root,
+                timestamp_nanos: 77,
+                op_count: 3,
+            };
             assert_eq!(RootRecord::decode(&record.encode()).unwrap(), record);
         }
         assert!(RootRecord::decode(&[1, 2, 3]).is_err());

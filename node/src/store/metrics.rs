@@ -34,7 +34,9 @@ fn latency_buckets() -> Vec<f64> {
 macro_rules! register {
     ($registry:expr, $metric:expr) => {{
         let metric = $metric.expect("metric options are static and valid");
-        $registry.register(Box::new(metric.clone())).expect("each metric is registered once");
+        $registry
+            .register(Box::new(metric.clone()))
+            .expect("each metric is registered once");
         metric
     }};
 }
@@ -42,31 +44,107 @@ macro_rules! register {
 impl StorageMetrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let histogram = |name: &str, help: &str| HistogramOpts::new(name, help).buckets(latency_buckets());
+        let histogram =
+            |name: &str, help: &str| HistogramOpts::new(name, help).buckets(latency_buckets());
         Self {
-            writes_total: register!(registry, IntCounter::new("rustorium_store_writes_total", "Keys written or deleted")),
-            reads_total: register!(registry, IntCounter::new("rustorium_store_reads_total", "Keys read")),
-            errors_total: register!(registry, IntCounter::new("rustorium_store_errors_total", "Failed store operations")),
-            write_latency: register!(registry, Histogram::with_opts(histogram("rustorium_store_write_latency_seconds", "Write latency, queue to answer"))),
-            read_latency: register!(registry, Histogram::with_opts(histogram("rustorium_store_read_latency_seconds", "Read-with-proof latency"))),
-            proof_generation_time: register!(registry, Histogram::with_opts(histogram("rustorium_store_proof_generation_seconds", "Time to build proofs"))),
-            commit_latency: register!(registry, Histogram::with_opts(histogram("rustorium_store_commit_latency_seconds", "Time of one group commit"))),
+            writes_total: register!(
+                registry,
+                IntCounter::new("rustorium_store_writes_total", "Keys written or deleted")
+            ),
+            reads_total: register!(
+                registry,
+                IntCounter::new("rustorium_store_reads_total", "Keys read")
+            ),
+            errors_total: register!(
+                registry,
+                IntCounter::new("rustorium_store_errors_total", "Failed store operations")
+            ),
+            write_latency: register!(
+                registry,
+                Histogram::with_opts(histogram(
+                    "rustorium_store_write_latency_seconds",
+                    "Write latency, queue to answer"
+                ))
+            ),
+            read_latency: register!(
+                registry,
+                Histogram::with_opts(histogram(
+                    "rustorium_store_read_latency_seconds",
+                    "Read-with-proof latency"
+                ))
+            ),
+            proof_generation_time: register!(
+                registry,
+                Histogram::with_opts(histogram(
+                    "rustorium_store_proof_generation_seconds",
+                    "Time to build proofs"
+                ))
+            ),
+            commit_latency: register!(
+                registry,
+                Histogram::with_opts(histogram(
+                    "rustorium_store_commit_latency_seconds",
+                    "Time of one group commit"
+                ))
+            ),
             batch_ops: register!(
                 registry,
                 Histogram::with_opts(
-                    HistogramOpts::new("rustorium_store_batch_ops", "Ops per group commit").buckets(prometheus::exponential_buckets(1.0, 2.0, 16).unwrap_or_default())
+                    HistogramOpts::new("rustorium_store_batch_ops", "Ops per group commit")
+                        .buckets(prometheus::exponential_buckets(1.0, 2.0, 16).unwrap_or_default())
                 )
             ),
-            disk_usage: register!(registry, IntGauge::new("rustorium_store_disk_bytes", "Bytes on disk")),
-            memory_usage: register!(registry, IntGauge::new("rustorium_store_memory_bytes", "Resident memory of the process")),
-            cache_hit_ratio: register!(registry, Gauge::new("rustorium_store_cache_hit_ratio", "Page cache hits / lookups")),
-            pruned_rows_total: register!(registry, IntCounter::new("rustorium_store_pruned_rows_total", "Stale rows removed")),
-            stored_rows_total: register!(registry, IntCounter::new("rustorium_store_stored_rows_total", "Rows written by commits")),
-            stored_bytes_total: register!(registry, IntCounter::new("rustorium_store_stored_bytes_total", "Bytes written by commits")),
-            compression_ratio: register!(registry, Gauge::new("rustorium_store_compression_ratio", "Value bytes in / value bytes stored")),
-            version: register!(registry, IntGauge::new("rustorium_store_version", "Current version")),
-            value_bytes_in: IntCounter::with_opts(Opts::new("value_bytes_in", "internal")).expect("valid"),
-            value_bytes_stored: IntCounter::with_opts(Opts::new("value_bytes_stored", "internal")).expect("valid"),
+            disk_usage: register!(
+                registry,
+                IntGauge::new("rustorium_store_disk_bytes", "Bytes on disk")
+            ),
+            memory_usage: register!(
+                registry,
+                IntGauge::new(
+                    "rustorium_store_memory_bytes",
+                    "Resident memory of the process"
+                )
+            ),
+            cache_hit_ratio: register!(
+                registry,
+                Gauge::new(
+                    "rustorium_store_cache_hit_ratio",
+                    "Page cache hits / lookups"
+                )
+            ),
+            pruned_rows_total: register!(
+                registry,
+                IntCounter::new("rustorium_store_pruned_rows_total", "Stale rows removed")
+            ),
+            stored_rows_total: register!(
+                registry,
+                IntCounter::new(
+                    "rustorium_store_stored_rows_total",
+                    "Rows written by commits"
+                )
+            ),
+            stored_bytes_total: register!(
+                registry,
+                IntCounter::new(
+                    "rustorium_store_stored_bytes_total",
+                    "Bytes written by commits"
+                )
+            ),
+            compression_ratio: register!(
+                registry,
+                Gauge::new(
+                    "rustorium_store_compression_ratio",
+                    "Value bytes in / value bytes stored"
+                )
+            ),
+            version: register!(
+                registry,
+                IntGauge::new("rustorium_store_version", "Current version")
+            ),
+            value_bytes_in: IntCounter::with_opts(Opts::new("value_bytes_in", "internal"))
+                .expect("valid"),
+            value_bytes_stored: IntCounter::with_opts(Opts::new("value_bytes_stored", "internal"))
+                .expect("valid"),
             registry,
         }
     }
@@ -75,7 +153,8 @@ impl StorageMetrics {
         self.value_bytes_in.inc_by(plain as u64);
         self.value_bytes_stored.inc_by(stored as u64);
         let stored = self.value_bytes_stored.get().max(1) as f64;
-        self.compression_ratio.set(self.value_bytes_in.get() as f64 / stored);
+        self.compression_ratio
+            .set(self.value_bytes_in.get() as f64 / stored);
     }
 
     /// Refreshes the gauges that are sampled rather than counted.
@@ -88,7 +167,9 @@ impl StorageMetrics {
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let encoder = prometheus::TextEncoder::new();
-        encoder.encode_to_string(&self.registry.gather()).unwrap_or_default()
+        encoder
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default()
     }
 }
 
@@ -102,6 +183,10 @@ fn resident_bytes() -> u64 {
     // /proc/self/statm: size resident ... in pages.
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }

@@ -29,11 +29,11 @@ use codec::RecordCodec;
 use committer::{Command, PreparedOp};
 use keys::{escape_key, unescape_key, versioned};
 use pages::{PageCache, VersionedPages};
+use rustorium_core::Fr;
 use rustorium_core::bytes::bytes_to_field;
 use rustorium_core::field::{fr_from_le_bytes, fr_to_le_bytes};
 use rustorium_core::proof::Proof;
 use rustorium_core::tree::SparseMerkleTree;
-use rustorium_core::Fr;
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -106,11 +106,17 @@ pub(crate) struct Shared<B: Backend> {
 
 impl<B: Backend> Shared<B> {
     pub fn head(&self) -> Head {
-        *self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .head
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn set_head(&self, head: Head) {
-        *self.head.write().unwrap_or_else(std::sync::PoisonError::into_inner) = head;
+        *self
+            .head
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = head;
     }
 
     /// The oldest version still readable once `version` is current.
@@ -122,7 +128,10 @@ impl<B: Backend> Shared<B> {
     /// committer replaces the head only after its commit, and never runs two
     /// commits ahead of a reader that holds the head lock.
     fn snapshot(&self) -> Result<(Head, B::Reader)> {
-        let guard = self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self
+            .head
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let reader = self.backend.reader()?;
         Ok((*guard, reader))
     }
@@ -141,7 +150,11 @@ pub struct Store<B: Backend = RedbBackend> {
 
 impl<B: Backend> Clone for Store<B> {
     fn clone(&self) -> Self {
-        Self { shared: self.shared.clone(), commands: self.commands.clone(), committer: self.committer.clone() }
+        Self {
+            shared: self.shared.clone(),
+            commands: self.commands.clone(),
+            committer: self.committer.clone(),
+        }
     }
 }
 
@@ -151,7 +164,10 @@ struct CommitterHandle {
 
 impl<B: Backend> std::fmt::Debug for Store<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.shared.backend.name()).field("path", &self.shared.config.path).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.shared.backend.name())
+            .field("path", &self.shared.config.path)
+            .finish()
     }
 }
 
@@ -167,10 +183,14 @@ impl<B: Backend> Store<B> {
     /// Opens a store over any backend.
     pub fn open_with(backend: B, config: StorageConfig) -> Result<Self> {
         if config.retained_versions < 2 {
-            return Err(StoreError::Config("retained_versions must be at least 2".into()));
+            return Err(StoreError::Config(
+                "retained_versions must be at least 2".into(),
+            ));
         }
         if config.max_batch_ops == 0 || config.queue_depth == 0 {
-            return Err(StoreError::Config("max_batch_ops and queue_depth must be positive".into()));
+            return Err(StoreError::Config(
+                "max_batch_ops and queue_depth must be positive".into(),
+            ));
         }
         let codec = RecordCodec::new(&config)?;
         let head = initialize(&backend, &config, &codec)?;
@@ -189,7 +209,13 @@ impl<B: Backend> Store<B> {
             .name("rustorium-committer".into())
             .spawn(move || committer::run(committer_shared, receiver))
             .map_err(|e| StoreError::Config(format!("cannot start the committer thread: {e}")))?;
-        Ok(Self { shared, commands, committer: Arc::new(CommitterHandle { thread: std::sync::Mutex::new(Some(thread)) }) })
+        Ok(Self {
+            shared,
+            commands,
+            committer: Arc::new(CommitterHandle {
+                thread: std::sync::Mutex::new(Some(thread)),
+            }),
+        })
     }
 
     pub fn config(&self) -> &StorageConfig {
@@ -207,7 +233,11 @@ impl<B: Backend> Store<B> {
     /// The current root, version and commit time.
     pub fn root(&self) -> (Fr, u64, SystemTime) {
         let head = self.shared.head();
-        (head.tree.root(), head.version, time_of(head.timestamp_nanos))
+        (
+            head.tree.root(),
+            head.version,
+            time_of(head.timestamp_nanos),
+        )
     }
 
     pub fn max_levels(&self) -> u16 {
@@ -218,11 +248,19 @@ impl<B: Backend> Store<B> {
     pub fn key_field(&self, key: &[u8]) -> Result<Fr> {
         let max = self.shared.config.max_key_bytes;
         if key.len() > max {
-            return Err(StoreError::KeyTooLarge { got: key.len(), max });
+            return Err(StoreError::KeyTooLarge {
+                got: key.len(),
+                max,
+            });
         }
         match self.shared.config.key_mode {
             KeyMode::Bytes => Ok(bytes_to_field(key)),
-            KeyMode::Field => fr_from_le_bytes(key).map_err(|source| StoreError::NotAFieldElement { what: "key", source }),
+            KeyMode::Field => {
+                fr_from_le_bytes(key).map_err(|source| StoreError::NotAFieldElement {
+                    what: "key",
+                    source,
+                })
+            }
         }
     }
 
@@ -230,31 +268,55 @@ impl<B: Backend> Store<B> {
     pub fn value_field(&self, value: &[u8]) -> Result<Fr> {
         let max = self.shared.config.max_value_bytes;
         if value.len() > max {
-            return Err(StoreError::ValueTooLarge { got: value.len(), max });
+            return Err(StoreError::ValueTooLarge {
+                got: value.len(),
+                max,
+            });
         }
         match self.shared.config.key_mode {
             KeyMode::Bytes => Ok(bytes_to_field(value)),
-            KeyMode::Field => fr_from_le_bytes(value).map_err(|source| StoreError::NotAFieldElement { what: "value", source }),
+            KeyMode::Field => {
+                fr_from_le_bytes(value).map_err(|source| StoreError::NotAFieldElement {
+                    what: "value",
+                    source,
+                })
+            }
         }
     }
 
     fn prepare(&self, op: &BatchOp) -> Result<PreparedOp> {
         Ok(match op {
-            BatchOp::Put { key, value } => PreparedOp { key: key.clone(), key_field: self.key_field(key)?, value: Some((value.clone(), self.value_field(value)?)) },
-            BatchOp::Delete { key } => PreparedOp { key: key.clone(), key_field: self.key_field(key)?, value: None },
+            BatchOp::Put { key, value } => PreparedOp {
+                key: key.clone(),
+                key_field: self.key_field(key)?,
+                value: Some((value.clone(), self.value_field(value)?)),
+            },
+            BatchOp::Delete { key } => PreparedOp {
+                key: key.clone(),
+                key_field: self.key_field(key)?,
+                value: None,
+            },
         })
     }
 
     async fn submit(&self, ops: Vec<PreparedOp>, want_proofs: bool) -> Result<Arc<Committed>> {
         let (reply, answer) = oneshot::channel();
-        let command = Command::Write { ops, want_proofs, queued: Instant::now(), reply };
+        let command = Command::Write {
+            ops,
+            want_proofs,
+            queued: Instant::now(),
+            reply,
+        };
         let sender = self.commands.clone();
         // The queue is bounded: a full queue parks this writer on a blocking
         // thread instead of the async runtime.
         match sender.try_send(command) {
             Ok(()) => {}
             Err(std::sync::mpsc::TrySendError::Full(command)) => {
-                tokio::task::spawn_blocking(move || sender.send(command)).await.map_err(|_| StoreError::Closed)?.map_err(|_| StoreError::Closed)?;
+                tokio::task::spawn_blocking(move || sender.send(command))
+                    .await
+                    .map_err(|_| StoreError::Closed)?
+                    .map_err(|_| StoreError::Closed)?;
             }
             Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
         }
@@ -264,17 +326,35 @@ impl<B: Backend> Store<B> {
     /// Writes `key = value` and returns its membership proof against the new root.
     #[tracing::instrument(skip(self, key, value), fields(key_bytes = key.len(), value_bytes = value.len()))]
     pub async fn write_with_proof(&self, key: &[u8], value: &[u8]) -> Result<WriteResult> {
-        let op = self.prepare(&BatchOp::Put { key: key.to_vec(), value: value.to_vec() })?;
+        let op = self.prepare(&BatchOp::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        })?;
         let field = fr_to_le_bytes(&op.key_field);
         let committed = self.submit(vec![op], true).await?;
-        let lookup = committed.proofs.get(&field).ok_or_else(|| StoreError::Corrupt("committer returned no proof".into()))?;
-        tracing::debug!(version = committed.version, depth = lookup.proof.depth(), "write committed");
-        Ok(WriteResult { proof: lookup.proof.clone(), root: committed.root, version: committed.version, timestamp: committed.timestamp })
+        let lookup = committed
+            .proofs
+            .get(&field)
+            .ok_or_else(|| StoreError::Corrupt("committer returned no proof".into()))?;
+        tracing::debug!(
+            version = committed.version,
+            depth = lookup.proof.depth(),
+            "write committed"
+        );
+        Ok(WriteResult {
+            proof: lookup.proof.clone(),
+            root: committed.root,
+            version: committed.version,
+            timestamp: committed.timestamp,
+        })
     }
 
     /// Writes `key = value`; returns once committed per the sync mode.
     pub async fn write(&self, key: &[u8], value: &[u8]) -> Result<u64> {
-        let op = self.prepare(&BatchOp::Put { key: key.to_vec(), value: value.to_vec() })?;
+        let op = self.prepare(&BatchOp::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        })?;
         Ok(self.submit(vec![op], false).await?.version)
     }
 
@@ -283,8 +363,16 @@ impl<B: Backend> Store<B> {
         let op = self.prepare(&BatchOp::Delete { key: key.to_vec() })?;
         let field = fr_to_le_bytes(&op.key_field);
         let committed = self.submit(vec![op], true).await?;
-        let lookup = committed.proofs.get(&field).ok_or_else(|| StoreError::Corrupt("committer returned no proof".into()))?;
-        Ok(WriteResult { proof: lookup.proof.clone(), root: committed.root, version: committed.version, timestamp: committed.timestamp })
+        let lookup = committed
+            .proofs
+            .get(&field)
+            .ok_or_else(|| StoreError::Corrupt("committer returned no proof".into()))?;
+        Ok(WriteResult {
+            proof: lookup.proof.clone(),
+            root: committed.root,
+            version: committed.version,
+            timestamp: committed.timestamp,
+        })
     }
 
     /// Puts and deletes committed atomically as one version.
@@ -293,33 +381,61 @@ impl<B: Backend> Store<B> {
             return Err(StoreError::EmptyBatch);
         }
         if ops.len() > self.shared.config.max_batch_ops {
-            return Err(StoreError::BatchTooLarge { got: ops.len(), max: self.shared.config.max_batch_ops });
+            return Err(StoreError::BatchTooLarge {
+                got: ops.len(),
+                max: self.shared.config.max_batch_ops,
+            });
         }
-        let prepared = ops.iter().map(|op| self.prepare(op)).collect::<Result<Vec<_>>>()?;
-        let fields: Vec<[u8; 32]> = prepared.iter().map(|op| fr_to_le_bytes(&op.key_field)).collect();
+        let prepared = ops
+            .iter()
+            .map(|op| self.prepare(op))
+            .collect::<Result<Vec<_>>>()?;
+        let fields: Vec<[u8; 32]> = prepared
+            .iter()
+            .map(|op| fr_to_le_bytes(&op.key_field))
+            .collect();
         let committed = self.submit(prepared, want_proofs).await?;
         let proofs = if want_proofs {
             fields
                 .iter()
-                .map(|f| committed.proofs.get(f).map(|l| l.proof.clone()).ok_or_else(|| StoreError::Corrupt("committer returned no proof".into())))
+                .map(|f| {
+                    committed
+                        .proofs
+                        .get(f)
+                        .map(|l| l.proof.clone())
+                        .ok_or_else(|| StoreError::Corrupt("committer returned no proof".into()))
+                })
                 .collect::<Result<Vec<_>>>()?
         } else {
             Vec::new()
         };
-        Ok(BatchResult { root: committed.root, version: committed.version, timestamp: committed.timestamp, proofs })
+        Ok(BatchResult {
+            root: committed.root,
+            version: committed.version,
+            timestamp: committed.timestamp,
+            proofs,
+        })
     }
 
     /// Makes every acknowledged write durable now (whatever the sync mode).
     pub async fn sync(&self) -> Result<()> {
         let (reply, answer) = oneshot::channel();
-        self.commands.try_send(Command::Sync { reply }).map_err(|_| StoreError::Closed)?;
+        self.commands
+            .try_send(Command::Sync { reply })
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// The value of `key` (if present) with its proof at the current version.
     pub async fn read(&self, key: &[u8]) -> Result<Option<ReadResult>> {
         let read = self.read_proven(key, None).await?;
-        Ok(read.value.map(|value| ReadResult { value, proof: read.proof, root: read.root, version: read.version, timestamp: read.timestamp }))
+        Ok(read.value.map(|value| ReadResult {
+            value,
+            proof: read.proof,
+            root: read.root,
+            version: read.version,
+            timestamp: read.timestamp,
+        }))
     }
 
     /// The value (or absence) of `key` with a membership or non-membership
@@ -330,12 +446,23 @@ impl<B: Backend> Store<B> {
         let shared = self.shared.clone();
         let key = key.to_vec();
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || read_blocking(&shared, &key, key_field, version)).await.map_err(|_| StoreError::Closed)?;
+        let result =
+            tokio::task::spawn_blocking(move || read_blocking(&shared, &key, key_field, version))
+                .await
+                .map_err(|_| StoreError::Closed)?;
         match &result {
             Ok(read) => {
                 self.shared.metrics.reads_total.inc();
-                self.shared.metrics.read_latency.observe(started.elapsed().as_secs_f64());
-                tracing::debug!(version = read.version, depth = read.proof.depth(), found = read.value.is_some(), "read");
+                self.shared
+                    .metrics
+                    .read_latency
+                    .observe(started.elapsed().as_secs_f64());
+                tracing::debug!(
+                    version = read.version,
+                    depth = read.proof.depth(),
+                    found = read.value.is_some(),
+                    "read"
+                );
             }
             Err(_) => self.shared.metrics.errors_total.inc(),
         }
@@ -352,18 +479,29 @@ impl<B: Backend> Store<B> {
         let key_field = self.key_field(key)?;
         let value_field = value.map(|v| self.value_field(v)).transpose()?;
         let (root, _, _) = self.root();
-        Ok(proof.verify(&root, &key_field, value_field.as_ref(), self.max_levels()).is_ok())
+        Ok(proof
+            .verify(&root, &key_field, value_field.as_ref(), self.max_levels())
+            .is_ok())
     }
 
     /// Root-log entries with versions in `range`, oldest first, at most `limit`.
-    pub async fn roots(&self, range: std::ops::RangeInclusive<u64>, limit: usize) -> Result<Vec<RootRecord>> {
+    pub async fn roots(
+        &self,
+        range: std::ops::RangeInclusive<u64>,
+        limit: usize,
+    ) -> Result<Vec<RootRecord>> {
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
             let (_, reader) = shared.snapshot()?;
             let start = range.start().to_be_bytes();
             let end = range.end().to_be_bytes();
             reader
-                .range(Table::Roots, Bound::Included(&start), Bound::Included(&end), limit)?
+                .range(
+                    Table::Roots,
+                    Bound::Included(&start),
+                    Bound::Included(&end),
+                    limit,
+                )?
                 .into_iter()
                 .map(|(_, record)| RootRecord::decode(&record))
                 .collect()
@@ -374,11 +512,18 @@ impl<B: Backend> Store<B> {
 
     /// Live keys in `[start, end)` (user-key byte order) at the current
     /// version, with their values, at most `limit`.
-    pub async fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    pub async fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let shared = self.shared.clone();
         let start = escape_key(start);
         let end = end.map(escape_key);
-        tokio::task::spawn_blocking(move || scan_blocking(&shared, start, end, limit)).await.map_err(|_| StoreError::Closed)?
+        tokio::task::spawn_blocking(move || scan_blocking(&shared, start, end, limit))
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
 
     /// The oldest version whose proofs are still available.
@@ -390,55 +535,102 @@ impl<B: Backend> Store<B> {
     /// Stops accepting writes, commits what is queued, flushes, and waits
     /// for the committer. Other clones of this store get `Closed` afterwards.
     pub fn shutdown(self) {
-        let Self { shared, commands, committer } = self;
+        let Self {
+            shared,
+            commands,
+            committer,
+        } = self;
         drop(commands);
         drop(shared);
         if Arc::strong_count(&committer) == 1
-            && let Some(thread) = committer.thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+            && let Some(thread) = committer
+                .thread
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
         {
             let _ = thread.join();
         }
     }
 }
 
-fn read_blocking<B: Backend>(shared: &Shared<B>, key: &[u8], key_field: Fr, version: Option<u64>) -> Result<ProvenRead> {
+fn read_blocking<B: Backend>(
+    shared: &Shared<B>,
+    key: &[u8],
+    key_field: Fr,
+    version: Option<u64>,
+) -> Result<ProvenRead> {
     let (head, reader) = shared.snapshot()?;
     let (tree, version, timestamp_nanos) = match version {
         None => (head.tree, head.version, head.timestamp_nanos),
         Some(v) => {
             let oldest = shared.oldest_retained(head.version);
             if v < oldest || v > head.version {
-                return Err(StoreError::VersionNotRetained { requested: v, oldest, latest: head.version });
+                return Err(StoreError::VersionNotRetained {
+                    requested: v,
+                    oldest,
+                    latest: head.version,
+                });
             }
-            let record = reader.get(Table::Roots, &v.to_be_bytes())?.ok_or_else(|| StoreError::Corrupt(format!("no root record for version {v}")))?;
+            let record = reader
+                .get(Table::Roots, &v.to_be_bytes())?
+                .ok_or_else(|| StoreError::Corrupt(format!("no root record for version {v}")))?;
             let record = RootRecord::decode(&record)?;
-            let tree = SparseMerkleTree::with_root::<StoreError>(record.root, shared.config.max_levels).map_err(|e| StoreError::Tree(e.to_string()))?;
+            let tree =
+                SparseMerkleTree::with_root::<StoreError>(record.root, shared.config.max_levels)
+                    .map_err(|e| StoreError::Tree(e.to_string()))?;
             (tree, v, record.timestamp_nanos)
         }
     };
     let escaped = escape_key(key);
-    let value = match reader.last_in(Table::Values, &versioned(&escaped, 0), &versioned(&escaped, version))? {
-        Some((row, record)) if !record.is_empty() => Some(shared.codec.decode(Table::Values, &row, &record)?),
+    let value = match reader.last_in(
+        Table::Values,
+        &versioned(&escaped, 0),
+        &versioned(&escaped, version),
+    )? {
+        Some((row, record)) if !record.is_empty() => {
+            Some(shared.codec.decode(Table::Values, &row, &record)?)
+        }
         _ => None,
     };
     let view = VersionedPages::new(&reader, version, &shared.cache, &shared.codec);
     let started = Instant::now();
-    let lookup = tree.prove(&view, &key_field).map_err(|e| StoreError::Tree(e.to_string()))?;
-    shared.metrics.proof_generation_time.observe(started.elapsed().as_secs_f64());
+    let lookup = tree
+        .prove(&view, &key_field)
+        .map_err(|e| StoreError::Tree(e.to_string()))?;
+    shared
+        .metrics
+        .proof_generation_time
+        .observe(started.elapsed().as_secs_f64());
     if lookup.value.is_some() != value.is_some() {
-        return Err(StoreError::Corrupt(format!("value table and tree disagree on a key at version {version}")));
+        return Err(StoreError::Corrupt(format!(
+            "value table and tree disagree on a key at version {version}"
+        )));
     }
-    Ok(ProvenRead { value, proof: lookup.proof, root: tree.root(), version, timestamp: time_of(timestamp_nanos) })
+    Ok(ProvenRead {
+        value,
+        proof: lookup.proof,
+        root: tree.root(),
+        version,
+        timestamp: time_of(timestamp_nanos),
+    })
 }
 
-fn scan_blocking<B: Backend>(shared: &Shared<B>, start: Vec<u8>, end: Option<Vec<u8>>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+fn scan_blocking<B: Backend>(
+    shared: &Shared<B>,
+    start: Vec<u8>,
+    end: Option<Vec<u8>>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     const PAGE_ROWS: usize = 1024;
     let (head, reader) = shared.snapshot()?;
     let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut cursor = Bound::Included(start);
     // The latest entry (<= head version) of the key being grouped.
     let mut current: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
-    let flush = |current: &mut Option<(Vec<u8>, Vec<u8>, Vec<u8>)>, out: &mut Vec<(Vec<u8>, Vec<u8>)>| -> Result<()> {
+    let flush = |current: &mut Option<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+                 out: &mut Vec<(Vec<u8>, Vec<u8>)>|
+     -> Result<()> {
         if let Some((key, row, record)) = current.take()
             && !record.is_empty()
         {
@@ -456,7 +648,9 @@ fn scan_blocking<B: Backend>(shared: &Shared<B>, start: Vec<u8>, end: Option<Vec
         let rows = reader.range(Table::Values, start_bound, end_bound, PAGE_ROWS)?;
         let done = rows.len() < PAGE_ROWS;
         for (row, record) in rows {
-            let (key, version) = unescape_key(&row).and_then(|(k, rest)| Some((k, u64::from_be_bytes(rest.try_into().ok()?)))).ok_or_else(|| StoreError::Corrupt("malformed value key".into()))?;
+            let (key, version) = unescape_key(&row)
+                .and_then(|(k, rest)| Some((k, u64::from_be_bytes(rest.try_into().ok()?))))
+                .ok_or_else(|| StoreError::Corrupt("malformed value key".into()))?;
             if current.as_ref().is_some_and(|(k, _, _)| *k != key) {
                 flush(&mut current, &mut out)?;
                 if out.len() >= limit {
@@ -480,43 +674,87 @@ fn scan_blocking<B: Backend>(shared: &Shared<B>, start: Vec<u8>, end: Option<Vec
 }
 
 /// Checks or writes the store-wide settings and returns the current head.
-fn initialize<B: Backend>(backend: &B, config: &StorageConfig, codec: &RecordCodec) -> Result<Head> {
+fn initialize<B: Backend>(
+    backend: &B,
+    config: &StorageConfig,
+    codec: &RecordCodec,
+) -> Result<Head> {
     let reader = backend.reader()?;
-    let settings = format!("max_levels={} key_mode={:?}", config.max_levels, config.key_mode);
+    let settings = format!(
+        "max_levels={} key_mode={:?}",
+        config.max_levels, config.key_mode
+    );
     match reader.get(Table::Meta, b"format")? {
         None => {
-            let tree = SparseMerkleTree::new(config.max_levels).map_err(|e| StoreError::Config(e.to_string()))?;
+            let tree = SparseMerkleTree::new(config.max_levels)
+                .map_err(|e| StoreError::Config(e.to_string()))?;
             let mut batch = WriteBatch::default();
             batch.put(Table::Meta, b"format".to_vec(), FORMAT_VERSION.to_vec());
             batch.put(Table::Meta, b"settings".to_vec(), settings.into_bytes());
             if let Some(check) = codec.key_check()? {
                 batch.put(Table::Meta, b"key_check".to_vec(), check);
             }
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-            let record = RootRecord { version: 0, root: tree.root_node(), timestamp_nanos: now, op_count: 0 };
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let record = RootRecord {
+                version: 0,
+                root: tree.root_node(),
+                timestamp_nanos: now,
+                op_count: 0,
+            };
             batch.put(Table::Roots, 0u64.to_be_bytes().to_vec(), record.encode());
             drop(reader);
             backend.commit(batch, true)?;
-            Ok(Head { tree, version: 0, timestamp_nanos: now })
+            Ok(Head {
+                tree,
+                version: 0,
+                timestamp_nanos: now,
+            })
         }
-        Some(format) if format != FORMAT_VERSION => Err(StoreError::Corrupt(format!("unknown store format {:?}", String::from_utf8_lossy(&format)))),
+        Some(format) if format != FORMAT_VERSION => Err(StoreError::Corrupt(format!(
+            "unknown store format {:?}",
+            String::from_utf8_lossy(&format)
+        ))),
         Some(_) => {
             let stored = reader.get(Table::Meta, b"settings")?.unwrap_or_default();
             if stored != settings.as_bytes() {
-                return Err(StoreError::ConfigMismatch { stored: String::from_utf8_lossy(&stored).into_owned(), configured: settings });
+                return Err(StoreError::ConfigMismatch {
+                    stored: String::from_utf8_lossy(&stored).into_owned(),
+                    configured: settings,
+                });
             }
             match (reader.get(Table::Meta, b"key_check")?, codec.encrypted()) {
-                (Some(check), true) if !codec.matches_key_check(&check) => return Err(StoreError::WrongEncryptionKey { path: config.path.clone() }),
-                (Some(_), false) => return Err(StoreError::ConfigMismatch { stored: "encryption enabled".into(), configured: "encryption disabled".into() }),
-                (None, true) => return Err(StoreError::ConfigMismatch { stored: "encryption disabled".into(), configured: "encryption enabled".into() }),
+                (Some(check), true) if !codec.matches_key_check(&check) => {
+                    return Err(StoreError::WrongEncryptionKey {
+                        path: config.path.clone(),
+                    });
+                }
+                (Some(_), false) => {
+                    return Err(StoreError::ConfigMismatch {
+                        stored: "encryption enabled".into(),
+                        configured: "encryption disabled".into(),
+                    });
+                }
+                (None, true) => {
+                    return Err(StoreError::ConfigMismatch {
+                        stored: "encryption disabled".into(),
+                        configured: "encryption enabled".into(),
+                    });
+                }
                 _ => {}
             }
             let (_, record) = reader
                 .last_in(Table::Roots, &0u64.to_be_bytes(), &u64::MAX.to_be_bytes())?
                 .ok_or_else(|| StoreError::Corrupt("no root record".into()))?;
             let record = RootRecord::decode(&record)?;
-            let tree = SparseMerkleTree::with_root::<StoreError>(record.root, config.max_levels).map_err(|e| StoreError::Tree(e.to_string()))?;
-            Ok(Head { tree, version: record.version, timestamp_nanos: record.timestamp_nanos })
+            let tree = SparseMerkleTree::with_root::<StoreError>(record.root, config.max_levels)
+                .map_err(|e| StoreError::Tree(e.to_string()))?;
+            Ok(Head {
+                tree,
+                version: record.version,
+                timestamp_nanos: record.timestamp_nanos,
+            })
         }
     }
 }

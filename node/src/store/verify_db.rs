@@ -35,7 +35,10 @@ impl VerifyReport {
 /// nothing is written).
 pub fn verify_redb(config: &StorageConfig) -> Result<VerifyReport> {
     if !config.path.join("rustorium.redb").exists() {
-        return Err(StoreError::Config(format!("no store at {}", config.path.display())));
+        return Err(StoreError::Config(format!(
+            "no store at {}",
+            config.path.display()
+        )));
     }
     let backend = RedbBackend::open(&config.path)?;
     verify(&backend, config)
@@ -52,12 +55,19 @@ pub fn verify<B: Backend>(backend: &B, config: &StorageConfig) -> Result<VerifyR
         match RootRecord::decode(value) {
             Ok(record) => {
                 if key.as_slice() != record.version.to_be_bytes() {
-                    problems.push(format!("root record under key {} says version {}", hex::encode(key), record.version));
+                    problems.push(format!(
+                        "root record under key {} says version {}",
+                        hex::encode(key),
+                        record.version
+                    ));
                 }
                 if let Some(previous) = &latest
                     && record.version != previous.version + 1
                 {
-                    problems.push(format!("root log jumps from version {} to {}", previous.version, record.version));
+                    problems.push(format!(
+                        "root log jumps from version {} to {}",
+                        previous.version, record.version
+                    ));
                 }
                 latest = Some(record);
             }
@@ -69,8 +79,15 @@ pub fn verify<B: Backend>(backend: &B, config: &StorageConfig) -> Result<VerifyR
     let mut ops = Vec::new();
     let mut previous_key: Option<Vec<u8>> = None;
     let mut pending: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
-    let rows = reader.range(Table::Values, Bound::Unbounded, Bound::Unbounded, usize::MAX)?;
-    let finish = |entry: Option<(Vec<u8>, Vec<u8>, Vec<u8>)>, ops: &mut Vec<Op>, problems: &mut Vec<String>| {
+    let rows = reader.range(
+        Table::Values,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        usize::MAX,
+    )?;
+    let finish = |entry: Option<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+                  ops: &mut Vec<Op>,
+                  problems: &mut Vec<String>| {
         if let Some((key, row, record)) = entry
             && !record.is_empty()
         {
@@ -99,14 +116,19 @@ pub fn verify<B: Backend>(backend: &B, config: &StorageConfig) -> Result<VerifyR
         if version <= latest.version {
             pending = Some((key, row, record));
         } else {
-            problems.push(format!("value row at version {version}, after the latest root {}", latest.version));
+            problems.push(format!(
+                "value row at version {version}, after the latest root {}",
+                latest.version
+            ));
         }
     }
     finish(pending.take(), &mut ops, &mut problems);
 
     let keys = ops.len() as u64;
-    let mut tree = MemoryTree::new(config.max_levels).map_err(|e| StoreError::Config(e.to_string()))?;
-    tree.apply(&ops).map_err(|e| StoreError::Tree(e.to_string()))?;
+    let mut tree =
+        MemoryTree::new(config.max_levels).map_err(|e| StoreError::Config(e.to_string()))?;
+    tree.apply(&ops)
+        .map_err(|e| StoreError::Tree(e.to_string()))?;
     let report = VerifyReport {
         version: latest.version,
         keys,
@@ -121,6 +143,9 @@ pub fn verify<B: Backend>(backend: &B, config: &StorageConfig) -> Result<VerifyR
 fn leaf(mode: KeyMode, key: &[u8], value: &[u8]) -> std::result::Result<(Fr, Fr), String> {
     match mode {
         KeyMode::Bytes => Ok((bytes_to_field(key), bytes_to_field(value))),
-        KeyMode::Field => Ok((fr_from_le_bytes(key).map_err(|e| e.to_string())?, fr_from_le_bytes(value).map_err(|e| e.to_string())?)),
+        KeyMode::Field => Ok((
+            fr_from_le_bytes(key).map_err(|e| e.to_string())?,
+            fr_from_le_bytes(value).map_err(|e| e.to_string())?,
+        )),
     }
 }

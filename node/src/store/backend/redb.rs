@@ -19,19 +19,27 @@ pub struct RedbBackend {
 
 impl std::fmt::Debug for RedbBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedbBackend").field("file", &self.file).finish()
+        f.debug_struct("RedbBackend")
+            .field("file", &self.file)
+            .finish()
     }
 }
 
 impl RedbBackend {
     /// Opens or creates the database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, BackendError> {
-        std::fs::create_dir_all(dir).map_err(|e| BackendError::new("create data directory", format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            BackendError::new("create data directory", format!("{}: {e}", dir.display()))
+        })?;
         let file = dir.join(FILE_NAME);
-        let db = Database::create(&file).map_err(|e| BackendError::new("open redb", format!("{}: {e}", file.display())))?;
-        let txn = db.begin_write().map_err(|e| BackendError::new("begin write", e))?;
+        let db = Database::create(&file)
+            .map_err(|e| BackendError::new("open redb", format!("{}: {e}", file.display())))?;
+        let txn = db
+            .begin_write()
+            .map_err(|e| BackendError::new("begin write", e))?;
         for table in Table::ALL {
-            txn.open_table(definition(table)).map_err(|e| BackendError::new("create table", e))?;
+            txn.open_table(definition(table))
+                .map_err(|e| BackendError::new("create table", e))?;
         }
         txn.commit().map_err(|e| BackendError::new("commit", e))?;
         Ok(Self { db, file })
@@ -46,13 +54,28 @@ pub struct RedbReader {
 
 impl BackendReader for RedbReader {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
-        let t = self.txn.open_table(definition(table)).map_err(|e| BackendError::new("open table", e))?;
-        Ok(t.get(key).map_err(|e| BackendError::new("get", e))?.map(|v| v.value().to_vec()))
+        let t = self
+            .txn
+            .open_table(definition(table))
+            .map_err(|e| BackendError::new("open table", e))?;
+        Ok(t.get(key)
+            .map_err(|e| BackendError::new("get", e))?
+            .map(|v| v.value().to_vec()))
     }
 
-    fn last_in(&self, table: Table, start: &[u8], end: &[u8]) -> Result<Option<KeyValue>, BackendError> {
-        let t = self.txn.open_table(definition(table)).map_err(|e| BackendError::new("open table", e))?;
-        let mut range = t.range(start..=end).map_err(|e| BackendError::new("range", e))?;
+    fn last_in(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Option<KeyValue>, BackendError> {
+        let t = self
+            .txn
+            .open_table(definition(table))
+            .map_err(|e| BackendError::new("open table", e))?;
+        let mut range = t
+            .range(start..=end)
+            .map_err(|e| BackendError::new("range", e))?;
         match range.next_back() {
             None => Ok(None),
             Some(entry) => {
@@ -62,9 +85,20 @@ impl BackendReader for RedbReader {
         }
     }
 
-    fn range(&self, table: Table, start: Bound<&[u8]>, end: Bound<&[u8]>, limit: usize) -> Result<Vec<KeyValue>, BackendError> {
-        let t = self.txn.open_table(definition(table)).map_err(|e| BackendError::new("open table", e))?;
-        let range = t.range::<&[u8]>((start, end)).map_err(|e| BackendError::new("range", e))?;
+    fn range(
+        &self,
+        table: Table,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, BackendError> {
+        let t = self
+            .txn
+            .open_table(definition(table))
+            .map_err(|e| BackendError::new("open table", e))?;
+        let range = t
+            .range::<&[u8]>((start, end))
+            .map_err(|e| BackendError::new("range", e))?;
         let mut out = Vec::new();
         for entry in range.take(limit) {
             let (k, v) = entry.map_err(|e| BackendError::new("range", e))?;
@@ -82,25 +116,41 @@ impl Backend for RedbBackend {
     }
 
     fn reader(&self) -> Result<RedbReader, BackendError> {
-        Ok(RedbReader { txn: self.db.begin_read().map_err(|e| BackendError::new("begin read", e))? })
+        Ok(RedbReader {
+            txn: self
+                .db
+                .begin_read()
+                .map_err(|e| BackendError::new("begin read", e))?,
+        })
     }
 
     fn commit(&self, batch: WriteBatch, durable: bool) -> Result<(), BackendError> {
-        let mut txn = self.db.begin_write().map_err(|e| BackendError::new("begin write", e))?;
-        txn.set_durability(if durable { Durability::Immediate } else { Durability::None })
-            .map_err(|e| BackendError::new("set durability", e))?;
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| BackendError::new("begin write", e))?;
+        txn.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(|e| BackendError::new("set durability", e))?;
         for table in Table::ALL {
             let puts: Vec<_> = batch.puts.iter().filter(|(t, _, _)| *t == table).collect();
             let deletes: Vec<_> = batch.deletes.iter().filter(|(t, _)| *t == table).collect();
             if puts.is_empty() && deletes.is_empty() {
                 continue;
             }
-            let mut t = txn.open_table(definition(table)).map_err(|e| BackendError::new("open table", e))?;
+            let mut t = txn
+                .open_table(definition(table))
+                .map_err(|e| BackendError::new("open table", e))?;
             for (_, key) in deletes {
-                t.remove(key.as_slice()).map_err(|e| BackendError::new("delete", e))?;
+                t.remove(key.as_slice())
+                    .map_err(|e| BackendError::new("delete", e))?;
             }
             for (_, key, value) in puts {
-                t.insert(key.as_slice(), value.as_slice()).map_err(|e| BackendError::new("insert", e))?;
+                t.insert(key.as_slice(), value.as_slice())
+                    .map_err(|e| BackendError::new("insert", e))?;
             }
         }
         txn.commit().map_err(|e| BackendError::new("commit", e))
