@@ -36,7 +36,7 @@ for target in "${targets[@]}"; do
   if ! nice -n "$nice_level" cargo fuzz run "$target" "${dirs[@]}" -- \
     -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
     tail -n 60 "$log" >&2
-    echo "!! $target failed; the failing input is in fuzz/artifacts/$target/" >&2
+    echo "!! $target failed (log tail above); a crashing input is left in fuzz/artifacts/$target/" >&2
     exit 1
   fi
   grep -E '^(Done |stat::number_of_executed_units|stat::average_exec_per_sec)' "$log" || true

@@ -18,13 +18,7 @@ fn poseidon(c: &mut Criterion) {
         b.iter(|| light2.hash(black_box(&inputs[..2])).expect("two inputs"))
     });
     group.bench_function(BenchmarkId::new("ours", 3), |b| {
-        b.iter(|| {
-            hash3(
-                black_box(inputs[0]),
-                black_box(inputs[1]),
-                black_box(inputs[2]),
-            )
-        })
+        b.iter(|| hash3(black_box(inputs[0]), black_box(inputs[1]), black_box(inputs[2])))
     });
     let mut light3 = Poseidon::<Fr>::new_circom(3).expect("width 4 is supported");
     group.bench_function(BenchmarkId::new("light-poseidon", 3), |b| {

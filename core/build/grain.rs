@@ -46,8 +46,7 @@ impl Grain {
     }
 
     fn clock(&mut self) -> bool {
-        let bit =
-            self.tap(62) ^ self.tap(51) ^ self.tap(38) ^ self.tap(23) ^ self.tap(13) ^ self.tap(0);
+        let bit = self.tap(62) ^ self.tap(51) ^ self.tap(38) ^ self.tap(23) ^ self.tap(13) ^ self.tap(0);
         self.state[self.head] = bit;
         self.head = (self.head + 1) % STATE_BITS;
         bit
@@ -96,19 +95,13 @@ impl Grain {
 }
 
 /// Round constants (flattened, round-major) and the MDS matrix for width `t`.
-pub fn parameters(
-    width: usize,
-    full_rounds: usize,
-    partial_rounds: usize,
-) -> (Vec<Fr>, Vec<Vec<Fr>>) {
+pub fn parameters(width: usize, full_rounds: usize, partial_rounds: usize) -> (Vec<Fr>, Vec<Vec<Fr>>) {
     let mut grain = Grain::new(width as u16, full_rounds as u16, partial_rounds as u16);
     let constants = (0..(full_rounds + partial_rounds) * width)
         .map(|_| grain.next_field_element_rejecting())
         .collect();
     let (xs, ys) = loop {
-        let sample: Vec<Fr> = (0..2 * width)
-            .map(|_| grain.next_field_element_reducing())
-            .collect();
+        let sample: Vec<Fr> = (0..2 * width).map(|_| grain.next_field_element_reducing()).collect();
         let mut sorted = sample.clone();
         sorted.sort();
         sorted.dedup();
@@ -120,11 +113,7 @@ pub fn parameters(
         .iter()
         .map(|x| {
             ys.iter()
-                .map(|y| {
-                    (*x + y)
-                        .inverse()
-                        .expect("x_i + y_j != 0 for a Cauchy matrix")
-                })
+                .map(|y| (*x + y).inverse().expect("x_i + y_j != 0 for a Cauchy matrix"))
                 .collect()
         })
         .collect();

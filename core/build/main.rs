@@ -12,9 +12,7 @@ use std::fmt::Write as _;
 
 const FULL_ROUNDS: usize = 8;
 /// circomlib's partial-round counts for widths 2..=17.
-const PARTIAL_ROUNDS: [usize; 16] = [
-    56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68,
-];
+const PARTIAL_ROUNDS: [usize; 16] = [56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68];
 
 fn literal(x: &Fr) -> String {
     let limbs = (x.0).0;
@@ -72,7 +70,7 @@ fn main() {
             vector(&constants),
         );
     }
-    let path = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("poseidon_constants.rs");
+    let path =
+        std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("poseidon_constants.rs");
     std::fs::write(path, out).expect("OUT_DIR is writable");
 }

@@ -80,13 +80,7 @@ fn invert(m: &Matrix) -> Matrix {
     inv
 }
 
-pub fn optimize(
-    width: usize,
-    full_rounds: usize,
-    partial_rounds: usize,
-    constants: &[Fr],
-    mds: &Matrix,
-) -> Optimized {
+pub fn optimize(width: usize, full_rounds: usize, partial_rounds: usize, constants: &[Fr], mds: &Matrix) -> Optimized {
     let half = full_rounds / 2;
     let mut rounds: Vec<Vec<Fr>> = constants.chunks(width).map(<[Fr]>::to_vec).collect();
 
@@ -130,10 +124,7 @@ pub fn optimize(
     Optimized {
         first_full_constants: rounds[..half].to_vec(),
         pre_sparse: acc,
-        partial_constants: rounds[half..half + partial_rounds]
-            .iter()
-            .map(|c| c[0])
-            .collect(),
+        partial_constants: rounds[half..half + partial_rounds].iter().map(|c| c[0]).collect(),
         sparse_rows,
         sparse_columns,
         last_full_constants: rounds[half + partial_rounds..].to_vec(),

@@ -92,9 +92,7 @@ fn too_many_siblings_for_max_levels_is_refused() {
     tree.insert(fr(1 | 1 << 30), fr(2)).unwrap();
     let deep = tree.prove(&fr(1)).unwrap();
     assert_eq!(deep.proof.depth(), 31);
-    deep.proof
-        .verify(&tree.root(), &fr(1), Some(&fr(1)), 64)
-        .unwrap();
+    deep.proof.verify(&tree.root(), &fr(1), Some(&fr(1)), 64).unwrap();
     assert_eq!(
         deep.proof.verify(&tree.root(), &fr(1), Some(&fr(1)), 20),
         Err(VerifyError::TooManySiblings { got: 31, max: 19 })
@@ -140,26 +138,15 @@ fn middle_node_cannot_pass_for_a_leaf() {
     let leaf1 = leaf_hash(fr(1), fr(10));
     let (left, right) = (leaf1, siblings[depth - 1]);
     let middle = middle_hash(left, right);
-    assert_eq!(
-        naive_root(&fr(1), middle, &siblings[..depth - 1]),
-        tree.root()
-    );
+    assert_eq!(naive_root(&fr(1), middle, &siblings[..depth - 1]), tree.root());
     assert_ne!(leaf_hash(left, right), middle);
     let forged = Proof {
         existence: true,
         siblings: siblings[..depth - 1].to_vec(),
         node_aux: None,
     };
-    assert!(
-        forged
-            .verify(&tree.root(), &left, Some(&right), MAX_LEVELS)
-            .is_err()
-    );
-    assert!(
-        forged
-            .verify(&tree.root(), &fr(1), Some(&fr(10)), MAX_LEVELS)
-            .is_err()
-    );
+    assert!(forged.verify(&tree.root(), &left, Some(&right), MAX_LEVELS).is_err());
+    assert!(forged.verify(&tree.root(), &fr(1), Some(&fr(10)), MAX_LEVELS).is_err());
 }
 
 #[test]
@@ -172,14 +159,9 @@ fn claims_must_match_the_proof_kind() {
     );
     let absent = tree.prove(&fr(99)).unwrap();
     assert!(!absent.proof.existence);
-    absent
-        .proof
-        .verify(&tree.root(), &fr(99), None, MAX_LEVELS)
-        .unwrap();
+    absent.proof.verify(&tree.root(), &fr(99), None, MAX_LEVELS).unwrap();
     assert_eq!(
-        absent
-            .proof
-            .verify(&tree.root(), &fr(99), Some(&fr(0)), MAX_LEVELS),
+        absent.proof.verify(&tree.root(), &fr(99), Some(&fr(0)), MAX_LEVELS),
         Err(VerifyError::ProvesAbsence)
     );
     let with_aux = Proof {
@@ -212,24 +194,11 @@ fn non_canonical_field_elements_are_refused_by_decoders() {
     use rustorium_core::field::fr_from_decimal;
     let r = "21888242871839275222246405745257275088548364400416034343698204186575808495617";
     assert_eq!(fr_from_decimal(r), Err(FieldError::NotCanonical));
-    for bad in [
-        "",
-        "-1",
-        "0x1",
-        "01",
-        " 1",
-        "1 ",
-        "1e3",
-        "+1",
-        &"9".repeat(79),
-    ] {
+    for bad in ["", "-1", "0x1", "01", " 1", "1 ", "1e3", "+1", &"9".repeat(79)] {
         assert!(fr_from_decimal(bad).is_err(), "{bad:?}");
     }
     assert_eq!(fr_from_decimal("0"), Ok(Fr::zero()));
-    assert_eq!(
-        fr_from_decimal(&(-Fr::from(1u64)).to_string()),
-        Ok(-Fr::from(1u64))
-    );
+    assert_eq!(fr_from_decimal(&(-Fr::from(1u64)).to_string()), Ok(-Fr::from(1u64)));
 }
 
 #[test]
@@ -242,10 +211,7 @@ fn every_single_bit_flip_of_an_encoded_proof_fails() {
     }
     let root = tree.root();
     // A membership proof, an absence at an empty slot, an absence at another leaf.
-    let absent: Vec<_> = [3u64, 6]
-        .into_iter()
-        .map(|k| tree.prove(&fr(k)).unwrap())
-        .collect();
+    let absent: Vec<_> = [3u64, 6].into_iter().map(|k| tree.prove(&fr(k)).unwrap()).collect();
     let at_empty = absent
         .iter()
         .find(|l| l.proof.node_aux.is_none())
@@ -259,11 +225,7 @@ fn every_single_bit_flip_of_an_encoded_proof_fails() {
     let mut cases = vec![tree.prove(&fr(9)).unwrap(), at_empty, at_leaf];
     let mut singleton = MemoryTree::new(MAX_LEVELS).unwrap();
     singleton.insert(fr(6), fr(60)).unwrap();
-    assert!(
-        cases
-            .iter()
-            .any(|c| !c.proof.existence && c.proof.node_aux.is_none())
-    );
+    assert!(cases.iter().any(|c| !c.proof.existence && c.proof.node_aux.is_none()));
     assert!(cases.iter().any(|c| c.proof.node_aux.is_some()));
     let mut flips = 0;
     for lookup in cases.drain(..) {
@@ -283,9 +245,7 @@ fn every_single_bit_flip_of_an_encoded_proof_fails() {
                         None
                     };
                     assert!(
-                        decoded
-                            .verify(&root, &lookup.key, value.as_ref(), MAX_LEVELS)
-                            .is_err(),
+                        decoded.verify(&root, &lookup.key, value.as_ref(), MAX_LEVELS).is_err(),
                         "byte {i} bit {bit} still verifies"
                     );
                 }
@@ -306,8 +266,5 @@ fn every_single_bit_flip_of_an_encoded_proof_fails() {
         hex::encode(empty.proof.to_compact().unwrap()),
         format!("01{}", "00".repeat(31))
     );
-    assert_eq!(
-        compute_root(&empty.proof, &fr(6), None, MAX_LEVELS),
-        Ok(Fr::zero())
-    );
+    assert_eq!(compute_root(&empty.proof, &fr(6), None, MAX_LEVELS), Ok(Fr::zero()));
 }

@@ -17,19 +17,11 @@ fn build(tree_vectors: &Value) -> MemoryTree {
     for (entry, root) in entries.iter().zip(roots) {
         tree.insert(common::fr(&entry["key"]), common::fr(&entry["value"]))
             .unwrap();
-        assert_eq!(
-            tree.root(),
-            common::fr(root),
-            "root after inserting {}",
-            entry["key"]
-        );
+        assert_eq!(tree.root(), common::fr(root), "root after inserting {}", entry["key"]);
         let leaf = tree.prove(&common::fr(&entry["key"])).unwrap();
         assert!(leaf.proof.existence);
     }
-    assert_eq!(
-        fr_to_decimal(&tree.root()),
-        tree_vectors["root_dec"].as_str().unwrap()
-    );
+    assert_eq!(fr_to_decimal(&tree.root()), tree_vectors["root_dec"].as_str().unwrap());
     tree
 }
 
@@ -68,32 +60,16 @@ fn roots_and_proofs_match_js_merkletree() {
             assert_eq!(&Proof::try_from(&parsed).unwrap(), proof);
             // Compact bytes, both ways.
             let bytes = hex::encode(proof.to_compact().unwrap());
-            assert_eq!(
-                bytes,
-                p["proof_bytes_hex"].as_str().unwrap(),
-                "bytes of {}",
-                p["key"]
-            );
-            assert_eq!(
-                &Proof::from_compact(&hex::decode(&bytes).unwrap()).unwrap(),
-                proof
-            );
+            assert_eq!(bytes, p["proof_bytes_hex"].as_str().unwrap(), "bytes of {}", p["key"]);
+            assert_eq!(&Proof::from_compact(&hex::decode(&bytes).unwrap()).unwrap(), proof);
             // Verification with the value js-merkletree used.
-            let value = proof
-                .existence
-                .then(|| common::fr(&p["value_used_in_verify"]));
-            proof
-                .verify(&tree.root(), &key, value.as_ref(), max_levels)
-                .unwrap();
+            let value = proof.existence.then(|| common::fr(&p["value_used_in_verify"]));
+            proof.verify(&tree.root(), &key, value.as_ref(), max_levels).unwrap();
             if let Some(circom) = p.get("circom_verifier_input").filter(|c| !c.is_null()) {
                 let n_levels = circom["nLevels"].as_u64().unwrap() as usize;
-                let inputs = proof
-                    .to_circom(&tree.root(), &key, value.as_ref(), n_levels)
-                    .unwrap();
+                let inputs = proof.to_circom(&tree.root(), &key, value.as_ref(), n_levels).unwrap();
                 let ours = serde_json::to_value(SmtVerifierInputsJson::from(&inputs)).unwrap();
-                for field in [
-                    "enabled", "fnc", "root", "siblings", "oldKey", "oldValue", "key",
-                ] {
+                for field in ["enabled", "fnc", "root", "siblings", "oldKey", "oldValue", "key"] {
                     assert_eq!(ours[field], circom[field], "circom {field} of {}", p["key"]);
                 }
                 // SMTVerifier ignores `value` when fnc = 1; like circomlib's own tests
@@ -141,16 +117,10 @@ fn tiny_trees() {
     let tiny = &vectors["tiny"];
     let mut tree = MemoryTree::new(40).unwrap();
     assert_eq!(fr_to_decimal(&tree.root()), "0");
-    tree.insert(
-        common::fr(&Value::from("1")),
-        common::fr(&Value::from("10")),
-    )
-    .unwrap();
+    tree.insert(common::fr(&Value::from("1")), common::fr(&Value::from("10")))
+        .unwrap();
     assert_eq!(tree.root(), common::fr(&tiny["root_1"]));
-    tree.insert(
-        common::fr(&Value::from("2")),
-        common::fr(&Value::from("20")),
-    )
-    .unwrap();
+    tree.insert(common::fr(&Value::from("2")), common::fr(&Value::from("20")))
+        .unwrap();
     assert_eq!(tree.root(), common::fr(&tiny["root_2"]));
 }

@@ -15,21 +15,13 @@ fn circomlibjs_vectors() {
     assert!(list.len() >= 30);
     for v in list {
         let inputs = common::frs(&v["inputs"]);
-        assert_eq!(
-            poseidon(&inputs).unwrap(),
-            common::fr(&v["output"]),
-            "{}",
-            v["name"]
-        );
+        assert_eq!(poseidon(&inputs).unwrap(), common::fr(&v["output"]), "{}", v["name"]);
     }
 }
 
 #[test]
 fn input_count_outside_one_to_sixteen_is_an_error() {
-    assert_eq!(
-        poseidon(&[]),
-        Err(PoseidonError::UnsupportedInputCount { got: 0 })
-    );
+    assert_eq!(poseidon(&[]), Err(PoseidonError::UnsupportedInputCount { got: 0 }));
     assert_eq!(
         poseidon(&[Fr::from(1u64); 17]),
         Err(PoseidonError::UnsupportedInputCount { got: 17 })

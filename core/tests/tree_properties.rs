@@ -34,8 +34,7 @@ fn arb_value() -> impl Strategy<Value = Fr> {
 
 fn arb_ops() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(
-        (arb_key(), prop::option::weighted(0.8, arb_value()))
-            .prop_map(|(key, value)| Op { key, value }),
+        (arb_key(), prop::option::weighted(0.8, arb_value())).prop_map(|(key, value)| Op { key, value }),
         0..80,
     )
 }
@@ -53,10 +52,7 @@ fn model(ops: &[Op]) -> BTreeMap<[u8; 32], (Fr, Fr)> {
 }
 
 fn pages(tree: &MemoryTree) -> Vec<(PageId, Vec<u8>)> {
-    tree.store()
-        .iter()
-        .map(|(id, page)| (*id, page.encode()))
-        .collect()
+    tree.store().iter().map(|(id, page)| (*id, page.encode())).collect()
 }
 
 proptest! {
@@ -135,10 +131,7 @@ fn max_levels_is_an_error_and_changes_nothing() {
         Op::put(Fr::from(0b0100u64), Fr::from(3u64)),
         Op::put(Fr::from(0b1001u64), Fr::from(4u64)),
     ]);
-    assert_eq!(
-        err.unwrap_err(),
-        TreeError::MaxLevelsReached { max_levels: 4 }
-    );
+    assert_eq!(err.unwrap_err(), TreeError::MaxLevelsReached { max_levels: 4 });
     assert_eq!(tree.root(), root);
     assert_eq!(pages(&tree), before);
     // Depth 3 is allowed: 0b0001 and 0b0101 part at bit 2.
@@ -168,8 +161,7 @@ fn invalid_max_levels_is_refused() {
 fn keys_sharing_253_bits_reach_depth_253() {
     let mut tree = MemoryTree::new(255).unwrap();
     let low = Fr::from(5u64);
-    let high = low
-        + <Fr as ark_ff::PrimeField>::from_bigint(ark_ff::BigInt::new([0, 0, 0, 1 << 61])).unwrap();
+    let high = low + <Fr as ark_ff::PrimeField>::from_bigint(ark_ff::BigInt::new([0, 0, 0, 1 << 61])).unwrap();
     tree.insert(low, Fr::from(1u64)).unwrap();
     tree.insert(high, Fr::from(2u64)).unwrap();
     let lookup = tree.prove(&high).unwrap();

@@ -100,9 +100,7 @@ fn apply_checked(tree: &mut MemoryTree, model: &mut Model, ops: &[Op], max_level
             );
             *model = next;
         }
-        Err(TreeError::MaxLevelsReached {
-            max_levels: reported,
-        }) => {
+        Err(TreeError::MaxLevelsReached { max_levels: reported }) => {
             assert_eq!(reported, max_levels);
             assert!(
                 too_deep(&next, max_levels),
@@ -117,28 +115,17 @@ fn apply_checked(tree: &mut MemoryTree, model: &mut Model, ops: &[Op], max_level
 
 fn assert_same_tree(a: &MemoryTree, b: &MemoryTree, what: &str) {
     assert_eq!(a.root(), b.root(), "{what}: roots differ");
-    assert!(
-        a.store().iter().eq(b.store().iter()),
-        "{what}: pages differ"
-    );
+    assert!(a.store().iter().eq(b.store().iter()), "{what}: pages differ");
 }
 
 fuzz_target!(|input: Input| {
     let max_levels = 1 + u16::from(input.max_levels % 64);
     let shift = u64::from(input.shift % 72);
-    let low_mask = if shift >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << shift) - 1
-    };
+    let low_mask = if shift >= 64 { u64::MAX } else { (1u64 << shift) - 1 };
     let scale = Fr::from(2u64).pow([shift]);
     let low = Fr::from(input.common_low & low_mask);
     // At most 2^64 * 2^71 + 2^64 < r: the path bits are the integer's bits.
-    let keys: Vec<Fr> = input
-        .pool
-        .iter()
-        .map(|&high| Fr::from(high) * scale + low)
-        .collect();
+    let keys: Vec<Fr> = input.pool.iter().map(|&high| Fr::from(high) * scale + low).collect();
     let ops: Vec<(Op, bool)> = input
         .ops
         .iter()
@@ -157,12 +144,7 @@ fuzz_target!(|input: Input| {
     let mut single = MemoryTree::new(max_levels).expect("1..=64 is valid");
     let mut single_model = Model::new();
     for (op, _) in &ops {
-        apply_checked(
-            &mut single,
-            &mut single_model,
-            core::slice::from_ref(op),
-            max_levels,
-        );
+        apply_checked(&mut single, &mut single_model, core::slice::from_ref(op), max_levels);
     }
 
     // Fuzz-chosen batches.
@@ -193,33 +175,24 @@ fuzz_target!(|input: Input| {
     // History independence: the same entries inserted in one batch.
     let fresh_ops: Vec<Op> = batched_model.iter().map(|(k, v)| Op::put(*k, *v)).collect();
     let mut fresh = MemoryTree::new(max_levels).expect("1..=64 is valid");
-    fresh
-        .apply(&fresh_ops)
-        .expect("a model the tree accepted fits");
+    fresh.apply(&fresh_ops).expect("a model the tree accepted fits");
     assert_same_tree(&batched, &fresh, "batches vs fresh tree");
 
     // Deleting everything empties the tree and its store.
     let deletes: Vec<Op> = batched_model.keys().map(|k| Op::delete(*k)).collect();
     fresh.apply(&deletes).expect("deletes never fail");
     assert_eq!(fresh.root(), Fr::from(0u64));
-    assert!(
-        fresh.store().is_empty(),
-        "pages left after deleting every key"
-    );
+    assert!(fresh.store().is_empty(), "pages left after deleting every key");
 
     // Proofs for every pool key.
     let root = batched.root();
-    let lookups = batched
-        .prove_many(&keys)
-        .expect("memory store holds every page");
+    let lookups = batched.prove_many(&keys).expect("memory store holds every page");
     for (key, lookup) in keys.iter().zip(&lookups) {
         assert_eq!(lookup.key, *key);
         assert_eq!(lookup.value, batched_model.get(key).copied());
         assert!(lookup.proof.depth() < usize::from(max_levels));
         assert_eq!(
-            lookup
-                .proof
-                .verify(&root, key, lookup.value.as_ref(), max_levels),
+            lookup.proof.verify(&root, key, lookup.value.as_ref(), max_levels),
             Ok(())
         );
         check_encodings(&lookup.proof);

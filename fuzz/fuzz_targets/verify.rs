@@ -64,10 +64,7 @@ fuzz_target!(|input: Input| {
         && let Ok(computed) = compute_root(&proof, &key, value.as_ref(), max_levels)
     {
         root = computed;
-        assert_eq!(
-            proof.verify(&root, &key, value.as_ref(), max_levels),
-            Ok(())
-        );
+        assert_eq!(proof.verify(&root, &key, value.as_ref(), max_levels), Ok(()));
     }
     check_proof(&proof, &root, &key, value.as_ref(), max_levels);
 });

@@ -99,13 +99,9 @@ pub fn check_proof_against(proof: &Proof, data: &[u8]) {
     let key = fr(&window(data, 7));
     let value = fr(&window(data, 13));
     let levels_byte = data.first().copied().unwrap_or(0);
-    let arbitrary_levels = u16::from_le_bytes([
-        data.get(1).copied().unwrap_or(0),
-        data.last().copied().unwrap_or(0),
-    ]);
+    let arbitrary_levels = u16::from_le_bytes([data.get(1).copied().unwrap_or(0), data.last().copied().unwrap_or(0)]);
     // Just enough levels for this depth, plus a little.
-    let fitting_levels =
-        u16::try_from(proof.depth() + 1 + usize::from(levels_byte % 3)).unwrap_or(u16::MAX);
+    let fitting_levels = u16::try_from(proof.depth() + 1 + usize::from(levels_byte % 3)).unwrap_or(u16::MAX);
     let claimed = proof.existence.then_some(&value);
 
     check_proof(proof, &root, &key, claimed, arbitrary_levels);
@@ -119,16 +115,9 @@ pub fn check_proof_against(proof: &Proof, data: &[u8]) {
     };
     let key = on_path_key.unwrap_or(key);
     if let Ok(computed) = compute_root(proof, &key, claimed, fitting_levels) {
-        assert_eq!(
-            proof.verify(&computed, &key, claimed, fitting_levels),
-            Ok(())
-        );
+        assert_eq!(proof.verify(&computed, &key, claimed, fitting_levels), Ok(()));
         // The opposite claim is refused before any hashing.
         let opposite = if proof.existence { None } else { Some(&value) };
-        assert!(
-            proof
-                .verify(&computed, &key, opposite, fitting_levels)
-                .is_err()
-        );
+        assert!(proof.verify(&computed, &key, opposite, fitting_levels).is_err());
     }
 }

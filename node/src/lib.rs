@@ -4,4 +4,5 @@
 //! tools today; the storage engine, backends and server as they land.
 
 pub mod cli;
+pub mod server;
 pub mod store;

@@ -6,8 +6,7 @@ use serde_json::Value;
 use std::process::Command;
 
 fn vectors() -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/vectors/iden3_vectors.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/iden3_vectors.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -16,8 +15,7 @@ fn smt(max_levels: &str, entries: &str, prove: &[&str]) -> (bool, String, String
     let file = dir.path().join("entries.json");
     std::fs::write(&file, entries).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rustorium"));
-    cmd.args(["smt", "--max-levels", max_levels, "--entries"])
-        .arg(&file);
+    cmd.args(["smt", "--max-levels", max_levels, "--entries"]).arg(&file);
     for key in prove {
         cmd.args(["--prove", key]);
     }
@@ -80,21 +78,9 @@ fn bad_input_is_one_clear_error() {
     let r = "21888242871839275222246405745257275088548364400416034343698204186575808495617";
     let cases: Vec<(String, &[&str], &str)> = vec![
         ("not json".into(), &[], "not a JSON array"),
-        (
-            r#"{"key": "1", "value": "2"}"#.into(),
-            &[],
-            "not a JSON array",
-        ),
-        (
-            format!(r#"[{{"key": "1", "value": "{r}"}}]"#),
-            &[],
-            "entry 0: value",
-        ),
-        (
-            r#"[{"key": "0x1", "value": "2"}]"#.into(),
-            &[],
-            "entry 0: key",
-        ),
+        (r#"{"key": "1", "value": "2"}"#.into(), &[], "not a JSON array"),
+        (format!(r#"[{{"key": "1", "value": "{r}"}}]"#), &[], "entry 0: value"),
+        (r#"[{"key": "0x1", "value": "2"}]"#.into(), &[], "entry 0: key"),
         (
             r#"[{"key": "1", "value": "2"}, {"key": "1", "value": "3"}]"#.into(),
             &[],
@@ -110,11 +96,7 @@ fn bad_input_is_one_clear_error() {
             &[],
             "max_levels",
         ),
-        (
-            r#"[{"key": "1", "value": "2"}]"#.into(),
-            &["12x"],
-            "--prove \"12x\"",
-        ),
+        (r#"[{"key": "1", "value": "2"}]"#.into(), &["12x"], "--prove \"12x\""),
     ];
     for (entries, prove, expected) in cases {
         let (ok, stdout, stderr) = smt("4", &entries, prove);

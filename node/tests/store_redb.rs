@@ -59,9 +59,7 @@ async fn storage_stays_bounded_under_overwrite_churn() {
         ..config(&dir)
     })
     .unwrap();
-    let keys: Vec<Vec<u8>> = (0..200u32)
-        .map(|i| format!("key-{i}").into_bytes())
-        .collect();
+    let keys: Vec<Vec<u8>> = (0..200u32).map(|i| format!("key-{i}").into_bytes()).collect();
     let mut sizes = Vec::new();
     for round in 0..60u32 {
         let ops: Vec<_> = keys
@@ -74,19 +72,12 @@ async fn storage_stays_bounded_under_overwrite_churn() {
         store.write_batch(&ops, false).await.unwrap();
         if round % 10 == 9 {
             store.sync().await.unwrap();
-            sizes.push(
-                std::fs::metadata(dir.path().join("rustorium.redb"))
-                    .unwrap()
-                    .len(),
-            );
+            sizes.push(std::fs::metadata(dir.path().join("rustorium.redb")).unwrap().len());
         }
     }
     let first = sizes[1];
     let last = *sizes.last().unwrap();
-    assert!(
-        last <= first + first / 2,
-        "storage grows under churn: {sizes:?}"
-    );
+    assert!(last <= first + first / 2, "storage grows under churn: {sizes:?}");
     let pruned = store.metrics().pruned_rows_total.get();
     assert!(pruned > 200 * 40, "stale rows are pruned: {pruned}");
     store.shutdown();
@@ -98,10 +89,7 @@ async fn compression_shrinks_compressible_values_and_reports_the_ratio() {
     let store = Store::open(config(&dir)).unwrap();
     let value = b"the quick brown fox jumps over the lazy dog. ".repeat(100);
     for i in 0..20u32 {
-        store
-            .write(format!("doc-{i}").as_bytes(), &value)
-            .await
-            .unwrap();
+        store.write(format!("doc-{i}").as_bytes(), &value).await.unwrap();
     }
     let ratio = store.metrics().compression_ratio.get();
     assert!(ratio > 3.0, "compression ratio {ratio}");
@@ -181,10 +169,7 @@ async fn max_size_refuses_writes_and_keeps_data() {
             }
         }
     }
-    assert!(
-        matches!(refused, Some(StoreError::StorageFull { .. })),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, Some(StoreError::StorageFull { .. })), "{refused:?}");
     assert_eq!(store.read(b"first").await.unwrap().unwrap().value, b"kept");
     store
         .delete(b"big-0")

@@ -115,8 +115,7 @@ impl TryFrom<&v1::NodeAux> for NodeAux {
     fn try_from(aux: &v1::NodeAux) -> Result<Self, ConvertError> {
         Ok(Self {
             key: fr_from_le_bytes(&aux.key).map_err(|source| ConvertError::AuxKey { source })?,
-            value: fr_from_le_bytes(&aux.value)
-                .map_err(|source| ConvertError::AuxValue { source })?,
+            value: fr_from_le_bytes(&aux.value).map_err(|source| ConvertError::AuxValue { source })?,
         })
     }
 }
@@ -137,10 +136,8 @@ impl TryFrom<&v1::Proof> for Proof {
         if message.compact.is_empty() {
             return Ok(structured);
         }
-        let compact = Proof::from_compact(&message.compact)
-            .map_err(|source| ConvertError::Compact { source })?;
-        let structured_present =
-            message.existence || !message.siblings.is_empty() || message.node_aux.is_some();
+        let compact = Proof::from_compact(&message.compact).map_err(|source| ConvertError::Compact { source })?;
+        let structured_present = message.existence || !message.siblings.is_empty() || message.node_aux.is_some();
         if !structured_present {
             return Ok(compact);
         }
@@ -171,15 +168,9 @@ fn structured_proof(message: &v1::Proof) -> Result<Proof, ConvertError> {
         .siblings
         .iter()
         .enumerate()
-        .map(|(index, bytes)| {
-            fr_from_le_bytes(bytes).map_err(|source| ConvertError::Sibling { index, source })
-        })
+        .map(|(index, bytes)| fr_from_le_bytes(bytes).map_err(|source| ConvertError::Sibling { index, source }))
         .collect::<Result<Vec<_>, _>>()?;
-    let node_aux = message
-        .node_aux
-        .as_ref()
-        .map(NodeAux::try_from)
-        .transpose()?;
+    let node_aux = message.node_aux.as_ref().map(NodeAux::try_from).transpose()?;
     if message.existence && node_aux.is_some() {
         return Err(ConvertError::AuxInMembershipProof);
     }

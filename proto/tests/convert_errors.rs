@@ -11,17 +11,15 @@ use rustorium_proto::{ConvertError, fr_from_bytes, fr_to_bytes, v1};
 
 /// The BN254 scalar modulus r, little-endian: the smallest non-canonical value.
 const MODULUS_LE: [u8; 32] = [
-    1, 0, 0, 240, 147, 245, 225, 67, 145, 112, 185, 121, 72, 232, 51, 40, 93, 88, 129, 129, 182,
-    69, 80, 184, 41, 160, 49, 225, 114, 78, 100, 48,
+    1, 0, 0, 240, 147, 245, 225, 67, 145, 112, 185, 121, 72, 232, 51, 40, 93, 88, 129, 129, 182, 69, 80, 184, 41, 160,
+    49, 225, 114, 78, 100, 48,
 ];
 
 /// A tree with membership proofs, aux absence proofs and empty-slot absence
 /// proofs of depth > 0.
 fn tree() -> MemoryTree {
     let mut tree = MemoryTree::new(64).unwrap();
-    let ops: Vec<Op> = (1..=16u64)
-        .map(|k| Op::put(Fr::from(k * 4), Fr::from(k)))
-        .collect();
+    let ops: Vec<Op> = (1..=16u64).map(|k| Op::put(Fr::from(k * 4), Fr::from(k))).collect();
     tree.apply(&ops).unwrap();
     tree
 }
@@ -107,10 +105,7 @@ fn non_canonical_sibling_is_named_by_index() {
 fn bad_sibling_is_rejected_even_with_a_valid_compact_form() {
     let mut message = present();
     message.siblings[0] = MODULUS_LE.to_vec();
-    assert!(matches!(
-        err(&message),
-        ConvertError::Sibling { index: 0, .. }
-    ));
+    assert!(matches!(err(&message), ConvertError::Sibling { index: 0, .. }));
 }
 
 #[test]
@@ -124,10 +119,7 @@ fn too_many_siblings() {
         siblings: vec![vec![0; 32]; MAX_SIBLINGS + 1],
         ..Default::default()
     };
-    assert_eq!(
-        err(&message),
-        ConvertError::TooManySiblings { got: 255, max: 254 }
-    );
+    assert_eq!(err(&message), ConvertError::TooManySiblings { got: 255, max: 254 });
 }
 
 #[test]
@@ -205,17 +197,11 @@ fn compact_disagreeing_on_existence() {
     // Structured says absent (empty slot), compact says present.
     let mut message = present();
     message.existence = false;
-    assert_eq!(
-        err(&message),
-        ConvertError::CompactMismatch { field: "existence" }
-    );
+    assert_eq!(err(&message), ConvertError::CompactMismatch { field: "existence" });
     // And the other way round.
     let mut message = absent_at_empty_slot();
     message.existence = true;
-    assert_eq!(
-        err(&message),
-        ConvertError::CompactMismatch { field: "existence" }
-    );
+    assert_eq!(err(&message), ConvertError::CompactMismatch { field: "existence" });
 }
 
 #[test]
@@ -230,10 +216,7 @@ fn compact_disagreeing_on_siblings() {
     let last = zeroed.siblings.len() - 1;
     zeroed.siblings[last] = vec![0; 32];
     for message in [changed, shorter, longer, zeroed] {
-        assert_eq!(
-            err(&message),
-            ConvertError::CompactMismatch { field: "siblings" }
-        );
+        assert_eq!(err(&message), ConvertError::CompactMismatch { field: "siblings" });
     }
 }
 
@@ -251,10 +234,7 @@ fn compact_disagreeing_on_node_aux() {
         value: fr_to_bytes(&Fr::from(4u64)),
     });
     for message in [changed_value, changed_key, dropped, added] {
-        assert_eq!(
-            err(&message),
-            ConvertError::CompactMismatch { field: "node_aux" }
-        );
+        assert_eq!(err(&message), ConvertError::CompactMismatch { field: "node_aux" });
     }
 }
 
@@ -262,10 +242,7 @@ fn compact_disagreeing_on_node_aux() {
 fn a_different_valid_compact_proof_is_a_mismatch() {
     let mut message = absent_with_aux();
     message.compact = present().compact;
-    assert!(matches!(
-        err(&message),
-        ConvertError::CompactMismatch { .. }
-    ));
+    assert!(matches!(err(&message), ConvertError::CompactMismatch { .. }));
 }
 
 #[test]
@@ -296,8 +273,5 @@ fn errors_chain_to_their_source() {
     use std::error::Error;
     let error = fr_from_bytes(&[0; 3]).unwrap_err();
     let source = error.source().expect("the field error");
-    assert_eq!(
-        source.to_string(),
-        FieldError::WrongLength { got: 3 }.to_string()
-    );
+    assert_eq!(source.to_string(), FieldError::WrongLength { got: 3 }.to_string());
 }

@@ -18,16 +18,9 @@ fn descriptor_set_has_the_store_service() {
     let services: Vec<String> = set
         .file
         .iter()
-        .flat_map(|f| {
-            f.service
-                .iter()
-                .map(move |s| format!("{}.{}", f.package(), s.name()))
-        })
+        .flat_map(|f| f.service.iter().map(move |s| format!("{}.{}", f.package(), s.name())))
         .collect();
-    assert!(
-        services.iter().any(|s| s == "rustorium.v1.Store"),
-        "{services:?}"
-    );
+    assert!(services.iter().any(|s| s == "rustorium.v1.Store"), "{services:?}");
 
     let store = file.service.iter().find(|s| s.name() == "Store").unwrap();
     let methods: Vec<(&str, bool, bool)> = store
@@ -58,11 +51,7 @@ fn descriptor_set_has_the_store_service() {
 fn descriptor_set_keeps_the_documentation() {
     // Reflection clients show the .proto comments: the source info is kept.
     let set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
-    let file = set
-        .file
-        .iter()
-        .find(|f| f.package() == "rustorium.v1")
-        .unwrap();
+    let file = set.file.iter().find(|f| f.package() == "rustorium.v1").unwrap();
     let info = file.source_code_info.as_ref().expect("source info");
     assert!(
         info.location
@@ -79,11 +68,7 @@ fn every_message_and_field_is_documented() {
     // enum e, [5, e, 2, v] its value v; [6, s] is service s, [6, s, 2, r] its
     // method r.
     let set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
-    let file = set
-        .file
-        .iter()
-        .find(|f| f.package() == "rustorium.v1")
-        .unwrap();
+    let file = set.file.iter().find(|f| f.package() == "rustorium.v1").unwrap();
     let info = file.source_code_info.as_ref().unwrap();
     let documented = |path: &[i32]| {
         info.location

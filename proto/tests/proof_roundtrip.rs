@@ -64,9 +64,7 @@ fn proofs_of_present_and_absent_keys_round_trip_and_verify() {
     // Keys 4, 8, .., 160: odd candidates end at the empty right child of
     // the root, larger multiples of 4 at another key's leaf.
     let mut tree = MemoryTree::new(MAX_LEVELS).unwrap();
-    let ops: Vec<Op> = (1..=40u64)
-        .map(|k| Op::put(fr(k * 4), fr(k * 1000 + 3)))
-        .collect();
+    let ops: Vec<Op> = (1..=40u64).map(|k| Op::put(fr(k * 4), fr(k * 1000 + 3))).collect();
     tree.apply(&ops).unwrap();
     let root = tree.root();
 
@@ -75,8 +73,7 @@ fn proofs_of_present_and_absent_keys_round_trip_and_verify() {
         let lookup = tree.prove(&key).unwrap();
         assert!(lookup.proof.existence);
         let back = round_trip(&lookup.proof, MAX_LEVELS);
-        back.verify(&root, &key, Some(&fr(k * 1000 + 3)), MAX_LEVELS)
-            .unwrap();
+        back.verify(&root, &key, Some(&fr(k * 1000 + 3)), MAX_LEVELS).unwrap();
     }
 
     let (mut at_empty_slot, mut at_other_leaf) = (0, 0);
@@ -106,10 +103,7 @@ fn depth_zero_proofs_round_trip() {
     let lookup = empty.prove(&fr(5)).unwrap();
     assert_eq!(lookup.proof, Proof::default());
     round_trip(&lookup.proof, MAX_LEVELS);
-    assert_eq!(
-        Proof::try_from(&v1::Proof::default()).unwrap(),
-        Proof::default()
-    );
+    assert_eq!(Proof::try_from(&v1::Proof::default()).unwrap(), Proof::default());
 
     // A single leaf at the root: membership and an aux absence at depth 0.
     let mut single = MemoryTree::new(MAX_LEVELS).unwrap();
@@ -162,9 +156,7 @@ fn proofs_inside_responses_round_trip() {
     assert_eq!(root, tree.root());
     let proof = Proof::try_from(decoded.proof.as_ref().unwrap()).unwrap();
     let value = fr_from_bytes(&decoded.value).unwrap();
-    proof
-        .verify(&root, &fr(2), Some(&value), MAX_LEVELS)
-        .unwrap();
+    proof.verify(&root, &fr(2), Some(&value), MAX_LEVELS).unwrap();
 
     // The batch op's oneof keeps an empty value apart from a delete.
     let request = v1::PutBatchRequest {

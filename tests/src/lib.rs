@@ -44,16 +44,12 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 pub fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("oracle output exists"))
-        .expect("oracle output is JSON")
+    serde_json::from_str(&std::fs::read_to_string(path).expect("oracle output exists")).expect("oracle output is JSON")
 }
 
 pub fn fr(v: &Value) -> Fr {
-    fr_from_decimal(
-        v.as_str()
-            .unwrap_or_else(|| panic!("decimal string expected, got {v}")),
-    )
-    .expect("canonical decimal")
+    fr_from_decimal(v.as_str().unwrap_or_else(|| panic!("decimal string expected, got {v}")))
+        .expect("canonical decimal")
 }
 
 pub fn frs(v: &Value) -> Vec<Fr> {

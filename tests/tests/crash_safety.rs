@@ -97,11 +97,7 @@ fn acknowledged_writes_survive_sigkill() {
             }
             for n in &deletes {
                 assert!(
-                    store
-                        .read(format!("d{n}").as_bytes())
-                        .await
-                        .unwrap()
-                        .is_none(),
+                    store.read(format!("d{n}").as_bytes()).await.unwrap().is_none(),
                     "cycle {cycle}: deleted d{n} is back"
                 );
             }

@@ -71,11 +71,7 @@ fn rust_and_js_agree_both_ways() {
             let max_levels = tree_vectors["max_levels"].as_u64().unwrap() as u16;
             let ops = ops_of(tree_vectors);
             let mut tree = MemoryTree::new(max_levels).unwrap();
-            for (i, (op, root)) in ops
-                .iter()
-                .zip(tree_vectors["roots"].as_array().unwrap())
-                .enumerate()
-            {
+            for (i, (op, root)) in ops.iter().zip(tree_vectors["roots"].as_array().unwrap()).enumerate() {
                 tree.apply(std::slice::from_ref(op)).unwrap();
                 assert_eq!(tree.root(), fr(root), "{name}: root after op {i}");
             }
@@ -89,20 +85,11 @@ fn rust_and_js_agree_both_ways() {
             batched.apply(&ops).unwrap();
             assert_eq!(batched.root(), tree.root(), "{name}: one batch");
 
-            for (index, p) in tree_vectors["proofs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .enumerate()
-            {
+            for (index, p) in tree_vectors["proofs"].as_array().unwrap().iter().enumerate() {
                 let key = fr(&p["key"]);
                 let lookup = tree.prove(&key).unwrap();
                 let label = format!("{name} proof of {}", p["key"]);
-                assert_eq!(
-                    lookup.proof.existence,
-                    p["existence"].as_bool().unwrap(),
-                    "{label}"
-                );
+                assert_eq!(lookup.proof.existence, p["existence"].as_bool().unwrap(), "{label}");
                 assert_eq!(
                     lookup
                         .value
@@ -139,12 +126,7 @@ fn rust_and_js_agree_both_ways() {
                 let value = lookup.value.map(|v| fr_to_decimal(&v));
                 let json_form = serde_json::to_value(Iden3ProofJson::from(&lookup.proof)).unwrap();
                 foreign_cases.push(json!({"id": format!("{id}/valid"), "root": root, "key": p["key"], "value": value, "json": json_form, "bytes_hex": bytes}));
-                if let Some(position) = lookup
-                    .proof
-                    .siblings
-                    .iter()
-                    .position(|s| *s != Fr::from(0u64))
-                {
+                if let Some(position) = lookup.proof.siblings.iter().position(|s| *s != Fr::from(0u64)) {
                     let mut forged = lookup.proof.clone();
                     forged.siblings[position] += Fr::from(1u64);
                     foreign_cases.push(json!({"id": format!("{id}/sibling"), "root": root, "key": p["key"], "value": value,
@@ -195,11 +177,7 @@ fn rust_and_js_agree_both_ways() {
         let circom_in = dir.join("circom_in.json");
         let circom_out = dir.join("circom_out.json");
         let cases: Vec<Value> = circom_cases.iter().map(|(_, c)| c.clone()).collect();
-        std::fs::write(
-            &circom_in,
-            json!({"n_levels": 16, "cases": cases}).to_string(),
-        )
-        .unwrap();
+        std::fs::write(&circom_in, json!({"n_levels": 16, "cases": cases}).to_string()).unwrap();
         run_node(
             "circom_check.mjs",
             &[circom_in.to_str().unwrap(), circom_out.to_str().unwrap()],

@@ -147,12 +147,7 @@ mod tests {
                     $t
                 );
                 for (i, row) in reference.mds.iter().enumerate() {
-                    assert_eq!(
-                        row.as_slice(),
-                        &constants::$mds[i][..],
-                        "mds row {i}, width {}",
-                        $t
-                    );
+                    assert_eq!(row.as_slice(), &constants::$mds[i][..], "mds row {i}, width {}", $t);
                 }
             }
             let mut plain = [Fr::from(0u64); $t];

@@ -40,26 +40,20 @@ pub enum DecodeError {
 impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::TooShort { got } => write!(
-                f,
-                "compact proof needs at least {HEADER_BYTES} bytes, got {got}"
-            ),
+            Self::TooShort { got } => write!(f, "compact proof needs at least {HEADER_BYTES} bytes, got {got}"),
             Self::UnknownFlags { flags } => write!(f, "unknown proof flags 0x{flags:02x}"),
             Self::AuxInMembershipProof => f.write_str("membership proof carries an aux leaf"),
             Self::DepthTooLarge { depth } => write!(
                 f,
                 "depth {depth} exceeds the {MAX_COMPACT_DEPTH} levels of the compact form"
             ),
-            Self::BitmapBeyondDepth => {
-                f.write_str("sibling bitmap marks a level at or past the depth")
-            }
+            Self::BitmapBeyondDepth => f.write_str("sibling bitmap marks a level at or past the depth"),
             Self::WrongLength { expected, got } => {
                 write!(f, "compact proof should be {expected} bytes, got {got}")
             }
-            Self::ZeroSiblingMarkedNonEmpty { depth } => write!(
-                f,
-                "sibling at level {depth} is marked non-empty but is zero"
-            ),
+            Self::ZeroSiblingMarkedNonEmpty { depth } => {
+                write!(f, "sibling at level {depth} is marked non-empty but is zero")
+            }
             Self::Field(e) => write!(f, "bad field element: {e}"),
         }
     }
@@ -155,17 +149,12 @@ impl Proof {
                 got: bytes.len(),
             });
         }
-        let mut elements = bytes[HEADER_BYTES..]
-            .chunks_exact(FIELD_BYTES)
-            .map(fr_from_le_bytes);
+        let mut elements = bytes[HEADER_BYTES..].chunks_exact(FIELD_BYTES).map(fr_from_le_bytes);
         let mut siblings = Vec::with_capacity(depth);
         for (level, &marked) in non_empty[..depth].iter().enumerate() {
             if marked {
                 // The length check above guarantees one element per marked level.
-                let sibling = elements
-                    .next()
-                    .unwrap_or(Ok(Fr::zero()))
-                    .map_err(DecodeError::Field)?;
+                let sibling = elements.next().unwrap_or(Ok(Fr::zero())).map_err(DecodeError::Field)?;
                 if sibling.is_zero() {
                     return Err(DecodeError::ZeroSiblingMarkedNonEmpty { depth: level });
                 }
@@ -175,14 +164,8 @@ impl Proof {
             }
         }
         let node_aux = if has_aux {
-            let key = elements
-                .next()
-                .unwrap_or(Ok(Fr::zero()))
-                .map_err(DecodeError::Field)?;
-            let value = elements
-                .next()
-                .unwrap_or(Ok(Fr::zero()))
-                .map_err(DecodeError::Field)?;
+            let key = elements.next().unwrap_or(Ok(Fr::zero())).map_err(DecodeError::Field)?;
+            let value = elements.next().unwrap_or(Ok(Fr::zero())).map_err(DecodeError::Field)?;
             Some(NodeAux { key, value })
         } else {
             None

@@ -69,9 +69,7 @@ impl TryFrom<&Iden3ProofJson> for Proof {
             .siblings
             .iter()
             .enumerate()
-            .map(|(index, s)| {
-                fr_from_decimal(s).map_err(|error| JsonProofError::Sibling { index, error })
-            })
+            .map(|(index, s)| fr_from_decimal(s).map_err(|error| JsonProofError::Sibling { index, error }))
             .collect::<Result<Vec<_>, _>>()?;
         let node_aux = match &json.node_aux {
             None => None,

@@ -50,20 +50,12 @@ impl core::fmt::Display for VerifyError {
                 f,
                 "proof has {got} siblings, more than the {max} that max_levels allows"
             ),
-            Self::EmptyLastSibling => {
-                f.write_str("proof is not canonical: its last sibling is empty")
-            }
+            Self::EmptyLastSibling => f.write_str("proof is not canonical: its last sibling is empty"),
             Self::AuxInMembershipProof => f.write_str("membership proof carries an aux leaf"),
-            Self::AuxKeyIsKey => {
-                f.write_str("aux leaf has the proven key: the key is present, not absent")
-            }
+            Self::AuxKeyIsKey => f.write_str("aux leaf has the proven key: the key is present, not absent"),
             Self::AuxOffPath => f.write_str("aux leaf's path does not follow the key's path"),
-            Self::ProvesAbsence => {
-                f.write_str("proof shows the key is absent, but a value was claimed")
-            }
-            Self::ProvesPresence => {
-                f.write_str("proof shows the key is present, but absence was claimed")
-            }
+            Self::ProvesAbsence => f.write_str("proof shows the key is absent, but a value was claimed"),
+            Self::ProvesPresence => f.write_str("proof shows the key is present, but absence was claimed"),
             Self::RootMismatch => f.write_str("proof does not lead to the trusted root"),
         }
     }
@@ -73,12 +65,7 @@ impl core::error::Error for VerifyError {}
 
 /// The root a proof leads to for `key` and, in a membership proof, `value`,
 /// after the structural checks of [`Proof::verify`].
-pub fn compute_root(
-    proof: &Proof,
-    key: &Fr,
-    value: Option<&Fr>,
-    max_levels: u16,
-) -> Result<Fr, VerifyError> {
+pub fn compute_root(proof: &Proof, key: &Fr, value: Option<&Fr>, max_levels: u16) -> Result<Fr, VerifyError> {
     if max_levels == 0 || max_levels > MAX_LEVELS_LIMIT {
         return Err(VerifyError::InvalidMaxLevels { max_levels });
     }
@@ -126,13 +113,7 @@ pub fn compute_root(
 impl Proof {
     /// Checks that this proof shows `key` holding `value` (`Some`) or absent
     /// (`None`) in the tree with root `root` and the given `max_levels`.
-    pub fn verify(
-        &self,
-        root: &Fr,
-        key: &Fr,
-        value: Option<&Fr>,
-        max_levels: u16,
-    ) -> Result<(), VerifyError> {
+    pub fn verify(&self, root: &Fr, key: &Fr, value: Option<&Fr>, max_levels: u16) -> Result<(), VerifyError> {
         if compute_root(self, key, value, max_levels)? == *root {
             Ok(())
         } else {

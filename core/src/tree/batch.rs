@@ -59,11 +59,7 @@ impl Changes {
 #[cfg(feature = "parallel")]
 const PARALLEL_MIN_ENTRIES: usize = 32;
 
-fn join<A: Send, B: Send>(
-    entries: usize,
-    a: impl FnOnce() -> A + Send,
-    b: impl FnOnce() -> B + Send,
-) -> (A, B) {
+fn join<A: Send, B: Send>(entries: usize, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     #[cfg(feature = "parallel")]
     if entries >= PARALLEL_MIN_ENTRIES {
         return rayon::join(a, b);
@@ -105,13 +101,7 @@ struct Context<'a> {
 type UpdateResult = Result<(Node, Changes), u16>;
 
 impl Context<'_> {
-    fn update(
-        &self,
-        depth: usize,
-        path: &KeyPath,
-        node: Node,
-        entries: &mut [Entry],
-    ) -> UpdateResult {
+    fn update(&self, depth: usize, path: &KeyPath, node: Node, entries: &mut [Entry]) -> UpdateResult {
         match node {
             Node::Middle(_) => self.update_middle(depth, path, entries),
             Node::Empty => self.rebuild(depth, None, entries),
@@ -159,13 +149,7 @@ impl Context<'_> {
         Ok((node, changes))
     }
 
-    fn update_side(
-        &self,
-        depth: usize,
-        path: &KeyPath,
-        old: Node,
-        entries: &mut [Entry],
-    ) -> UpdateResult {
+    fn update_side(&self, depth: usize, path: &KeyPath, old: Node, entries: &mut [Entry]) -> UpdateResult {
         if entries.is_empty() {
             Ok((old, Changes::default()))
         } else {
@@ -188,8 +172,7 @@ impl Context<'_> {
         }
         for entry in entries {
             if let Some(value) = entry.value {
-                let unchanged =
-                    existing.filter(|leaf| leaf.key == entry.key && leaf.value == value);
+                let unchanged = existing.filter(|leaf| leaf.key == entry.key && leaf.value == value);
                 live.push(LiveLeaf {
                     path: entry.path,
                     leaf: unchanged,
@@ -233,16 +216,11 @@ impl Context<'_> {
                 let path = live[0].path;
                 for (bit, child) in [(false, left), (true, right)] {
                     if !child.is_empty() {
-                        changes
-                            .nodes
-                            .push((depth + 1, with_bit(&path, depth, bit), child));
+                        changes.nodes.push((depth + 1, with_bit(&path, depth, bit), child));
                     }
                 }
                 changes.hashes += 1;
-                Ok((
-                    Node::Middle(middle_hash(left.hash(), right.hash())),
-                    changes,
-                ))
+                Ok((Node::Middle(middle_hash(left.hash(), right.hash())), changes))
             }
         }
     }
@@ -252,11 +230,7 @@ impl SparseMerkleTree {
     /// Applies puts and deletes as one batch (a later op on the same key wins;
     /// deleting an absent key does nothing). The result equals applying the
     /// ops one by one, in any order of distinct keys.
-    pub fn apply<S: PageStore>(
-        &self,
-        store: &S,
-        ops: &[Op],
-    ) -> Result<BatchUpdate, TreeError<S::Error>> {
+    pub fn apply<S: PageStore>(&self, store: &S, ops: &[Op]) -> Result<BatchUpdate, TreeError<S::Error>> {
         let mut entries: Vec<Entry> = ops
             .iter()
             .map(|op| Entry {
@@ -300,10 +274,7 @@ impl SparseMerkleTree {
     }
 }
 
-fn collect_pages(
-    loaded: &LoadedPages,
-    nodes: Vec<(usize, KeyPath, Node)>,
-) -> Vec<(PageId, Option<Page>)> {
+fn collect_pages(loaded: &LoadedPages, nodes: Vec<(usize, KeyPath, Node)>) -> Vec<(PageId, Option<Page>)> {
     let mut dirty: BTreeMap<PageId, Page> = BTreeMap::new();
     for (depth, path, node) in nodes {
         let id = PageId::containing(depth, &path);

@@ -27,11 +27,7 @@ impl LoadedPages {
 
     /// Loads every page on the way from the root to where each path ends (a
     /// leaf or an empty slot).
-    pub(crate) fn load<S: PageStore>(
-        store: &S,
-        root: &Node,
-        paths: &[KeyPath],
-    ) -> Result<Self, TreeError<S::Error>> {
+    pub(crate) fn load<S: PageStore>(store: &S, root: &Node, paths: &[KeyPath]) -> Result<Self, TreeError<S::Error>> {
         let mut loaded = Self::default();
         let mut pending: Vec<(KeyPath, usize)> = paths.iter().map(|p| (*p, 0)).collect();
         while !pending.is_empty() {

@@ -62,18 +62,13 @@ impl PageId {
         let (depth_bytes, path) = key.split_at_checked(2).ok_or(PageDecodeError::Malformed)?;
         let depth = u16::from_be_bytes([depth_bytes[0], depth_bytes[1]]);
         let used = usize::from(depth).div_ceil(8);
-        if usize::from(depth) % PAGE_LEVELS != 0
-            || usize::from(depth) > 8 * PATH_BYTES
-            || path.len() != used
-        {
+        if usize::from(depth) % PAGE_LEVELS != 0 || usize::from(depth) > 8 * PATH_BYTES || path.len() != used {
             return Err(PageDecodeError::Malformed);
         }
         let mut bytes = [0u8; PATH_BYTES];
         bytes[..used].copy_from_slice(path);
         let id = Self { depth, path: bytes };
-        if id.to_key() != key
-            || (usize::from(depth) % 8 != 0 && bytes[used - 1] >> (depth % 8) != 0)
-        {
+        if id.to_key() != key || (usize::from(depth) % 8 != 0 && bytes[used - 1] >> (depth % 8) != 0) {
             return Err(PageDecodeError::Malformed);
         }
         Ok(id)
@@ -107,9 +102,7 @@ impl core::fmt::Display for PageDecodeError {
         match self {
             Self::Malformed => f.write_str("malformed page"),
             Self::UnknownVersion(v) => write!(f, "unknown page format version {v}"),
-            Self::NonCanonicalFieldElement => {
-                f.write_str("page holds a non-canonical field element")
-            }
+            Self::NonCanonicalFieldElement => f.write_str("page holds a non-canonical field element"),
         }
     }
 }
@@ -211,19 +204,12 @@ impl Page {
 }
 
 fn read_u32(bytes: &[u8]) -> Result<(u32, &[u8]), PageDecodeError> {
-    let (head, rest) = bytes
-        .split_at_checked(4)
-        .ok_or(PageDecodeError::Malformed)?;
-    Ok((
-        u32::from_le_bytes([head[0], head[1], head[2], head[3]]),
-        rest,
-    ))
+    let (head, rest) = bytes.split_at_checked(4).ok_or(PageDecodeError::Malformed)?;
+    Ok((u32::from_le_bytes([head[0], head[1], head[2], head[3]]), rest))
 }
 
 fn read_fr(bytes: &[u8]) -> Result<(Fr, &[u8]), PageDecodeError> {
-    let (head, rest) = bytes
-        .split_at_checked(FIELD_BYTES)
-        .ok_or(PageDecodeError::Malformed)?;
+    let (head, rest) = bytes.split_at_checked(FIELD_BYTES).ok_or(PageDecodeError::Malformed)?;
     let value = fr_from_le_bytes(head).map_err(|_| PageDecodeError::NonCanonicalFieldElement)?;
     Ok((value, rest))
 }

@@ -25,11 +25,7 @@ impl SparseMerkleTree {
     }
 
     /// Proofs for several keys, fetching each page level once for all of them.
-    pub fn prove_many<S: PageStore>(
-        &self,
-        store: &S,
-        keys: &[Fr],
-    ) -> Result<Vec<Lookup>, TreeError<S::Error>> {
+    pub fn prove_many<S: PageStore>(&self, store: &S, keys: &[Fr]) -> Result<Vec<Lookup>, TreeError<S::Error>> {
         let paths: Vec<_> = keys.iter().map(key_path).collect();
         let loaded = LoadedPages::load(store, &self.root_node(), &paths)?;
         Ok(keys

@@ -36,8 +36,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             entries,
             prove,
         } => {
-            let text = std::fs::read_to_string(&entries)
-                .with_context(|| format!("reading {}", entries.display()))?;
+            let text = std::fs::read_to_string(&entries).with_context(|| format!("reading {}", entries.display()))?;
             let output = smt::run(max_levels, &text, &prove)?;
             println!("{}", serde_json::to_string_pretty(&output)?);
             Ok(())

@@ -85,8 +85,7 @@ pub fn run(max_levels: u16, entries_json: &str, prove: &[String]) -> Result<SmtO
         ops.push(Op::put(key, value));
     }
     let mut tree = MemoryTree::new(max_levels).map_err(|e| SmtError::Tree(e.to_string()))?;
-    tree.apply(&ops)
-        .map_err(|e| SmtError::Tree(e.to_string()))?;
+    tree.apply(&ops).map_err(|e| SmtError::Tree(e.to_string()))?;
     let root = tree.root();
     let keys = prove
         .iter()
@@ -97,9 +96,7 @@ pub fn run(max_levels: u16, entries_json: &str, prove: &[String]) -> Result<SmtO
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let lookups = tree
-        .prove_many(&keys)
-        .map_err(|e| SmtError::Tree(e.to_string()))?;
+    let lookups = tree.prove_many(&keys).map_err(|e| SmtError::Tree(e.to_string()))?;
     let proofs = lookups
         .into_iter()
         .map(|lookup| {
@@ -108,18 +105,10 @@ pub fn run(max_levels: u16, entries_json: &str, prove: &[String]) -> Result<SmtO
                 key: key.clone(),
                 reason,
             };
-            let bytes = lookup
-                .proof
-                .to_compact()
-                .map_err(|e| encode(e.to_string()))?;
+            let bytes = lookup.proof.to_compact().map_err(|e| encode(e.to_string()))?;
             let circom = lookup
                 .proof
-                .to_circom(
-                    &root,
-                    &lookup.key,
-                    lookup.value.as_ref(),
-                    usize::from(max_levels),
-                )
+                .to_circom(&root, &lookup.key, lookup.value.as_ref(), usize::from(max_levels))
                 .map_err(|e| encode(e.to_string()))?;
             let json = Iden3ProofJson::from(&lookup.proof);
             Ok(ProofOutput {

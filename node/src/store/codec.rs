@@ -40,20 +40,17 @@ impl std::fmt::Debug for RecordCodec {
 pub fn load_key(source: &KeySource) -> Result<[u8; 32]> {
     let (text, from) = match source {
         KeySource::File(path) => (
-            std::fs::read_to_string(path).map_err(|e| {
-                StoreError::EncryptionKey(format!("reading key file {}: {e}", path.display()))
-            })?,
+            std::fs::read_to_string(path)
+                .map_err(|e| StoreError::EncryptionKey(format!("reading key file {}: {e}", path.display())))?,
             format!("key file {}", path.display()),
         ),
         KeySource::Env(var) => (
-            std::env::var(var).map_err(|_| {
-                StoreError::EncryptionKey(format!("environment variable {var} is not set"))
-            })?,
+            std::env::var(var)
+                .map_err(|_| StoreError::EncryptionKey(format!("environment variable {var} is not set")))?,
             format!("environment variable {var}"),
         ),
     };
-    let bytes = hex::decode(text.trim())
-        .map_err(|e| StoreError::EncryptionKey(format!("{from}: not hex: {e}")))?;
+    let bytes = hex::decode(text.trim()).map_err(|e| StoreError::EncryptionKey(format!("{from}: not hex: {e}")))?;
     bytes.try_into().map_err(|b: Vec<u8>| {
         StoreError::EncryptionKey(format!(
             "{from}: a key is 32 bytes (64 hex characters), got {}",
@@ -66,16 +63,16 @@ impl RecordCodec {
     pub fn new(config: &StorageConfig) -> Result<Self> {
         let cipher = if config.encryption_enabled {
             let source = config.encryption_key.as_ref().ok_or_else(|| {
-                StoreError::Config("encryption_enabled needs encryption_key (a key file or an environment variable)".into())
+                StoreError::Config(
+                    "encryption_enabled needs encryption_key (a key file or an environment variable)".into(),
+                )
             })?;
             Some(XChaCha20Poly1305::new(&load_key(source)?.into()))
         } else {
             None
         };
         Ok(Self {
-            compression_threshold: config
-                .compression_enabled
-                .then_some(config.compression_threshold),
+            compression_threshold: config.compression_enabled.then_some(config.compression_threshold),
             compression_level: config.compression_level,
             cipher,
         })
@@ -114,13 +111,7 @@ impl RecordCodec {
                     .map_err(|e| StoreError::Corrupt(format!("no randomness for a nonce: {e}")))?;
                 let aad = associated_data(table, key);
                 let sealed = cipher
-                    .encrypt(
-                        XNonce::from_slice(&nonce),
-                        Payload {
-                            msg: body,
-                            aad: &aad,
-                        },
-                    )
+                    .encrypt(XNonce::from_slice(&nonce), Payload { msg: body, aad: &aad })
                     .map_err(|_| StoreError::Corrupt("encryption failed".into()))?;
                 out.extend_from_slice(&nonce);
                 out.extend_from_slice(&sealed);
@@ -141,18 +132,10 @@ impl RecordCodec {
                 .cipher
                 .as_ref()
                 .ok_or_else(|| corrupt("encrypted, but the store is opened without a key"))?;
-            let (nonce, sealed) = rest
-                .split_at_checked(NONCE_BYTES)
-                .ok_or_else(|| corrupt("truncated"))?;
+            let (nonce, sealed) = rest.split_at_checked(NONCE_BYTES).ok_or_else(|| corrupt("truncated"))?;
             let aad = associated_data(table, key);
             opened = cipher
-                .decrypt(
-                    XNonce::from_slice(nonce),
-                    Payload {
-                        msg: sealed,
-                        aad: &aad,
-                    },
-                )
+                .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: &aad })
                 .map_err(|_| corrupt("authentication failed"))?;
             opened.as_slice()
         } else {
@@ -173,8 +156,7 @@ impl RecordCodec {
         if self.cipher.is_none() {
             return Ok(None);
         }
-        self.encode(Table::Meta, b"key_check", KEY_CHECK)
-            .map(|(r, _)| Some(r))
+        self.encode(Table::Meta, b"key_check", KEY_CHECK).map(|(r, _)| Some(r))
     }
 
     pub fn matches_key_check(&self, record: &[u8]) -> bool {

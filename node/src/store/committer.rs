@@ -39,6 +39,8 @@ pub struct Committed {
     pub timestamp: SystemTime,
     /// Proofs against `root`, by the key's field element (little-endian bytes).
     pub proofs: BTreeMap<[u8; 32], Lookup>,
+    /// User keys of this batch that held a value before it.
+    pub existed: std::collections::BTreeSet<Vec<u8>>,
 }
 
 pub enum Command {
@@ -66,9 +68,7 @@ pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
     let mut last_sync = Instant::now();
     loop {
         let timeout = match config.sync_mode {
-            SyncMode::Async if dirty => config
-                .async_flush_interval
-                .saturating_sub(last_sync.elapsed()),
+            SyncMode::Async if dirty => config.async_flush_interval.saturating_sub(last_sync.elapsed()),
             _ => Duration::from_secs(3600),
         };
         let first = match commands.recv_timeout(timeout) {
@@ -114,9 +114,8 @@ pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
             commit_and_answer(&shared, batch);
             dirty = config.sync_mode != SyncMode::Full;
         }
-        let flush_due = config.sync_mode == SyncMode::Async
-            && dirty
-            && last_sync.elapsed() >= config.async_flush_interval;
+        let flush_due =
+            config.sync_mode == SyncMode::Async && dirty && last_sync.elapsed() >= config.async_flush_interval;
         if !syncs.is_empty() || flush_due {
             let result = if dirty {
                 shared
@@ -142,19 +141,13 @@ pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
 }
 
 fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
-    let span = tracing::info_span!(
-        "commit",
-        ops = batch.iter().map(|p| p.ops.len()).sum::<usize>()
-    );
+    let span = tracing::info_span!("commit", ops = batch.iter().map(|p| p.ops.len()).sum::<usize>());
     let _guard = span.enter();
     let started = Instant::now();
     let want_proofs = batch.iter().any(|p| p.want_proofs);
     match commit(shared, &batch, want_proofs) {
         Ok(committed) => {
-            shared
-                .metrics
-                .commit_latency
-                .observe(started.elapsed().as_secs_f64());
+            shared.metrics.commit_latency.observe(started.elapsed().as_secs_f64());
             let committed = Arc::new(committed);
             for pending in batch {
                 shared.metrics.writes_total.inc_by(pending.ops.len() as u64);
@@ -176,15 +169,10 @@ fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
 }
 
 fn now_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn commit<B: Backend>(
-    shared: &Shared<B>,
-    batch: &[Pending],
-    want_proofs: bool,
-) -> Result<Committed> {
+fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) -> Result<Committed> {
     let head = shared.head();
     let version = head.version + 1;
     let mut latest: BTreeMap<&[u8], &PreparedOp> = BTreeMap::new();
@@ -213,6 +201,8 @@ fn commit<B: Backend>(
         stale_key.extend_from_slice(key);
         writes.put(Table::Stale, stale_key, Vec::new());
     };
+    let mut existed = std::collections::BTreeSet::new();
+    let mut keys = head.keys;
     for (key, op) in &latest {
         let escaped = escape_key(key);
         let previous = reader.last_in(
@@ -221,6 +211,14 @@ fn commit<B: Backend>(
             &versioned(&escaped, head.version),
         )?;
         let live_previous = previous.as_ref().filter(|(_, record)| !record.is_empty());
+        if live_previous.is_some() {
+            existed.insert(key.to_vec());
+        }
+        match (live_previous.is_some(), op.value.is_some()) {
+            (false, true) => keys += 1,
+            (true, false) => keys -= 1,
+            _ => {}
+        }
         let row = versioned(&escaped, version);
         match &op.value {
             Some((value, _)) => {
@@ -270,12 +268,9 @@ fn commit<B: Backend>(
         root: update.root,
         timestamp_nanos: now_nanos(timestamp),
         op_count: latest.len() as u32,
+        keys,
     };
-    writes.put(
-        Table::Roots,
-        version.to_be_bytes().to_vec(),
-        record.encode(),
-    );
+    writes.put(Table::Roots, version.to_be_bytes().to_vec(), record.encode());
 
     // Rows stale at or before the oldest retained version are no longer read.
     let oldest = shared.oldest_retained(version);
@@ -328,7 +323,10 @@ fn commit<B: Backend>(
         tree,
         version,
         timestamp_nanos: record.timestamp_nanos,
+        keys,
     });
+    // No subscriber is fine; a slow one sees `Lagged`.
+    let _ = shared.roots.send(record);
     shared
         .metrics
         .sample(shared.backend.disk_bytes(), shared.cache.hit_ratio());
@@ -369,5 +367,6 @@ fn commit<B: Backend>(
         root: tree.root(),
         timestamp,
         proofs,
+        existed,
     })
 }

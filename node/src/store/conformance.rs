@@ -44,11 +44,7 @@ pub async fn proofs_verify<F: BackendFactory>(factory: &F, config: StorageConfig
         )
         .expect("write proof verifies");
     assert_eq!(written.version, 1);
-    let read = store
-        .read(b"alice")
-        .await
-        .unwrap()
-        .expect("alice is present");
+    let read = store.read(b"alice").await.unwrap().expect("alice is present");
     assert_eq!(read.value, b"100");
     assert_eq!(read.root, written.root);
     read.proof
@@ -59,16 +55,8 @@ pub async fn proofs_verify<F: BackendFactory>(factory: &F, config: StorageConfig
             levels,
         )
         .expect("read proof verifies");
-    assert!(
-        store
-            .verify_proof(b"alice", Some(b"100"), &read.proof)
-            .unwrap()
-    );
-    assert!(
-        !store
-            .verify_proof(b"alice", Some(b"101"), &read.proof)
-            .unwrap()
-    );
+    assert!(store.verify_proof(b"alice", Some(b"100"), &read.proof).unwrap());
+    assert!(!store.verify_proof(b"alice", Some(b"101"), &read.proof).unwrap());
 
     let absent = store.read_proven(b"bob", None).await.unwrap();
     assert!(absent.value.is_none());
@@ -83,16 +71,9 @@ pub async fn proofs_verify<F: BackendFactory>(factory: &F, config: StorageConfig
         .proof
         .verify(&deleted.root, &bytes_to_field(b"alice"), None, levels)
         .expect("delete returns an absence proof");
-    assert_eq!(
-        deleted.root,
-        Fr::from(0u64),
-        "deleting the only key empties the tree"
-    );
+    assert_eq!(deleted.root, Fr::from(0u64), "deleting the only key empties the tree");
     let noop = store.delete(b"never-written").await.unwrap();
-    assert_eq!(
-        noop.root, deleted.root,
-        "deleting an absent key changes nothing"
-    );
+    assert_eq!(noop.root, deleted.root, "deleting an absent key changes nothing");
     store.shutdown();
 }
 
@@ -140,12 +121,7 @@ pub async fn matches_model<F: BackendFactory>(factory: &F, config: StorageConfig
             };
             let value = model.get(key).map(|v| bytes_to_field(v));
             proof
-                .verify(
-                    &result.root,
-                    &bytes_to_field(key),
-                    value.as_ref(),
-                    store.max_levels(),
-                )
+                .verify(&result.root, &bytes_to_field(key), value.as_ref(), store.max_levels())
                 .expect("batch proof verifies against the final state");
         }
     }
@@ -162,10 +138,7 @@ pub async fn versions_are_retained<F: BackendFactory>(factory: &F, mut config: S
     let store = open(factory, &config);
     let mut roots = vec![store.root().0];
     for i in 0..10u32 {
-        let r = store
-            .write_with_proof(b"counter", &i.to_be_bytes())
-            .await
-            .unwrap();
+        let r = store.write_with_proof(b"counter", &i.to_be_bytes()).await.unwrap();
         roots.push(r.root);
     }
     for version in 6..=10u64 {
@@ -199,11 +172,7 @@ pub async fn versions_are_retained<F: BackendFactory>(factory: &F, mut config: S
     ));
     let log = store.roots(0..=10, 100).await.unwrap();
     assert_eq!(log.len(), 11, "the root log keeps every version");
-    assert!(
-        log.iter()
-            .zip(&roots)
-            .all(|(record, root)| record.root.hash() == *root)
-    );
+    assert!(log.iter().zip(&roots).all(|(record, root)| record.root.hash() == *root));
     store.shutdown();
 }
 
@@ -235,9 +204,7 @@ pub async fn concurrent_writers<F: BackendFactory>(factory: &F, config: StorageC
         task.await.unwrap();
     }
     let model: BTreeMap<Vec<u8>, Vec<u8>> = (0..64u32)
-        .flat_map(|w| {
-            (0..10u32).map(move |i| (format!("w{w}-k{i}").into_bytes(), w.to_le_bytes().to_vec()))
-        })
+        .flat_map(|w| (0..10u32).map(move |i| (format!("w{w}-k{i}").into_bytes(), w.to_le_bytes().to_vec())))
         .collect();
     let (root, version, _) = store.root();
     assert_eq!(root, model_root(&model, store.max_levels()));
@@ -326,11 +293,7 @@ pub async fn field_mode<F: BackendFactory>(factory: &F, mut config: StorageConfi
         .unwrap();
     let mut tree = MemoryTree::new(config.max_levels).unwrap();
     tree.insert(key, value).unwrap();
-    assert_eq!(
-        r.root,
-        tree.root(),
-        "field mode uses the raw elements, as iden3"
-    );
+    assert_eq!(r.root, tree.root(), "field mode uses the raw elements, as iden3");
     let r_bytes = [0xffu8; 32];
     assert!(matches!(
         store.write(&r_bytes, &fr_to_le_bytes(&value)).await,

@@ -22,19 +22,9 @@ pub enum StoreError {
     #[error("empty batch")]
     EmptyBatch,
     #[error("version {requested} is not retained (retained: {oldest}..={latest})")]
-    VersionNotRetained {
-        requested: u64,
-        oldest: u64,
-        latest: u64,
-    },
-    #[error(
-        "the store would grow past max_size ({max_size} bytes; now {used}, batch adds about {adding})"
-    )]
-    StorageFull {
-        max_size: u64,
-        used: u64,
-        adding: u64,
-    },
+    VersionNotRetained { requested: u64, oldest: u64, latest: u64 },
+    #[error("the store would grow past max_size ({max_size} bytes; now {used}, batch adds about {adding})")]
+    StorageFull { max_size: u64, used: u64, adding: u64 },
     #[error("tree: {0}")]
     Tree(String),
     #[error("wrong encryption key for {path}")]

@@ -64,6 +64,8 @@ pub struct RootRecord {
     pub root: Node,
     pub timestamp_nanos: u64,
     pub op_count: u32,
+    /// Live keys after this version.
+    pub keys: u64,
 }
 
 impl RootRecord {
@@ -72,6 +74,7 @@ impl RootRecord {
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&self.timestamp_nanos.to_be_bytes());
         out.extend_from_slice(&self.op_count.to_be_bytes());
+        out.extend_from_slice(&self.keys.to_be_bytes());
         match self.root {
             Node::Empty => out.push(0),
             Node::Leaf(leaf) => {
@@ -90,14 +93,15 @@ impl RootRecord {
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let corrupt = || StoreError::Corrupt("malformed root record".into());
         let fr = |b: &[u8]| fr_from_le_bytes(b).map_err(|_| corrupt());
-        if bytes.len() < 21 {
+        if bytes.len() < 29 {
             return Err(corrupt());
         }
         let version = u64::from_be_bytes(bytes[0..8].try_into().map_err(|_| corrupt())?);
         let timestamp_nanos = u64::from_be_bytes(bytes[8..16].try_into().map_err(|_| corrupt())?);
         let op_count = u32::from_be_bytes(bytes[16..20].try_into().map_err(|_| corrupt())?);
-        let body = &bytes[21..];
-        let root = match (bytes[20], body.len()) {
+        let keys = u64::from_be_bytes(bytes[20..28].try_into().map_err(|_| corrupt())?);
+        let body = &bytes[29..];
+        let root = match (bytes[28], body.len()) {
             (0, 0) => Node::Empty,
             (1, 64) => Node::Leaf(Leaf::new(fr(&body[..32])?, fr(&body[32..])?)),
             (2, 32) => Node::Middle(fr(body)?),
@@ -108,6 +112,7 @@ impl RootRecord {
             root,
             timestamp_nanos,
             op_count,
+            keys,
         })
     }
 }
@@ -119,26 +124,14 @@ mod tests {
     #[test]
     fn escaping_keeps_order_and_is_prefix_free() {
         let keys: Vec<&[u8]> = vec![
-            b"", b"\0", b"\0\0", b"\0\x01", b"a", b"a\0", b"a\0\0", b"a\x01", b"ab", b"\xff",
-            b"\xff\0",
+            b"", b"\0", b"\0\0", b"\0\x01", b"a", b"a\0", b"a\0\0", b"a\x01", b"ab", b"\xff", b"\xff\0",
         ];
         let escaped: Vec<Vec<u8>> = keys.iter().map(|k| escape_key(k)).collect();
         for (i, a) in escaped.iter().enumerate() {
             for (j, b) in escaped.iter().enumerate() {
-                assert_eq!(
-                    a.cmp(b),
-                    keys[i].cmp(keys[j]),
-                    "{:?} vs {:?}",
-                    keys[i],
-                    keys[j]
-                );
+                assert_eq!(a.cmp(b), keys[i].cmp(keys[j]), "{:?} vs {:?}", keys[i], keys[j]);
                 if i != j {
-                    assert!(
-                        !b.starts_with(a),
-                        "{:?} is a prefix of {:?}",
-                        keys[i],
-                        keys[j]
-                    );
+                    assert!(!b.starts_with(a), "{:?} is a prefix of {:?}", keys[i], keys[j]);
                 }
             }
             let stored = versioned(a, 7);
@@ -161,6 +154,7 @@ mod tests {
                 root,
                 timestamp_nanos: 77,
                 op_count: 3,
+                keys: 2,
             };
             assert_eq!(RootRecord::decode(&record.encode()).unwrap(), record);
         }

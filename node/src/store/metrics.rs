@@ -44,17 +44,13 @@ macro_rules! register {
 impl StorageMetrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let histogram =
-            |name: &str, help: &str| HistogramOpts::new(name, help).buckets(latency_buckets());
+        let histogram = |name: &str, help: &str| HistogramOpts::new(name, help).buckets(latency_buckets());
         Self {
             writes_total: register!(
                 registry,
                 IntCounter::new("rustorium_store_writes_total", "Keys written or deleted")
             ),
-            reads_total: register!(
-                registry,
-                IntCounter::new("rustorium_store_reads_total", "Keys read")
-            ),
+            reads_total: register!(registry, IntCounter::new("rustorium_store_reads_total", "Keys read")),
             errors_total: register!(
                 registry,
                 IntCounter::new("rustorium_store_errors_total", "Failed store operations")
@@ -94,23 +90,14 @@ impl StorageMetrics {
                         .buckets(prometheus::exponential_buckets(1.0, 2.0, 16).unwrap_or_default())
                 )
             ),
-            disk_usage: register!(
-                registry,
-                IntGauge::new("rustorium_store_disk_bytes", "Bytes on disk")
-            ),
+            disk_usage: register!(registry, IntGauge::new("rustorium_store_disk_bytes", "Bytes on disk")),
             memory_usage: register!(
                 registry,
-                IntGauge::new(
-                    "rustorium_store_memory_bytes",
-                    "Resident memory of the process"
-                )
+                IntGauge::new("rustorium_store_memory_bytes", "Resident memory of the process")
             ),
             cache_hit_ratio: register!(
                 registry,
-                Gauge::new(
-                    "rustorium_store_cache_hit_ratio",
-                    "Page cache hits / lookups"
-                )
+                Gauge::new("rustorium_store_cache_hit_ratio", "Page cache hits / lookups")
             ),
             pruned_rows_total: register!(
                 registry,
@@ -118,17 +105,11 @@ impl StorageMetrics {
             ),
             stored_rows_total: register!(
                 registry,
-                IntCounter::new(
-                    "rustorium_store_stored_rows_total",
-                    "Rows written by commits"
-                )
+                IntCounter::new("rustorium_store_stored_rows_total", "Rows written by commits")
             ),
             stored_bytes_total: register!(
                 registry,
-                IntCounter::new(
-                    "rustorium_store_stored_bytes_total",
-                    "Bytes written by commits"
-                )
+                IntCounter::new("rustorium_store_stored_bytes_total", "Bytes written by commits")
             ),
             compression_ratio: register!(
                 registry,
@@ -137,14 +118,9 @@ impl StorageMetrics {
                     "Value bytes in / value bytes stored"
                 )
             ),
-            version: register!(
-                registry,
-                IntGauge::new("rustorium_store_version", "Current version")
-            ),
-            value_bytes_in: IntCounter::with_opts(Opts::new("value_bytes_in", "internal"))
-                .expect("valid"),
-            value_bytes_stored: IntCounter::with_opts(Opts::new("value_bytes_stored", "internal"))
-                .expect("valid"),
+            version: register!(registry, IntGauge::new("rustorium_store_version", "Current version")),
+            value_bytes_in: IntCounter::with_opts(Opts::new("value_bytes_in", "internal")).expect("valid"),
+            value_bytes_stored: IntCounter::with_opts(Opts::new("value_bytes_stored", "internal")).expect("valid"),
             registry,
         }
     }
@@ -153,8 +129,7 @@ impl StorageMetrics {
         self.value_bytes_in.inc_by(plain as u64);
         self.value_bytes_stored.inc_by(stored as u64);
         let stored = self.value_bytes_stored.get().max(1) as f64;
-        self.compression_ratio
-            .set(self.value_bytes_in.get() as f64 / stored);
+        self.compression_ratio.set(self.value_bytes_in.get() as f64 / stored);
     }
 
     /// Refreshes the gauges that are sampled rather than counted.
@@ -167,9 +142,7 @@ impl StorageMetrics {
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let encoder = prometheus::TextEncoder::new();
-        encoder
-            .encode_to_string(&self.registry.gather())
-            .unwrap_or_default()
+        encoder.encode_to_string(&self.registry.gather()).unwrap_or_default()
     }
 }
 
@@ -183,10 +156,6 @@ fn resident_bytes() -> u64 {
     // /proc/self/statm: size resident ... in pages.
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
 }

@@ -51,6 +51,8 @@ pub enum BatchOp {
 /// A committed write with its proof against the new root.
 #[derive(Clone, Debug)]
 pub struct WriteResult {
+    /// Whether the key held a value before this write.
+    pub existed: bool,
     pub proof: Proof,
     pub root: Fr,
     pub version: u64,
@@ -93,6 +95,7 @@ pub(crate) struct Head {
     pub tree: SparseMerkleTree,
     pub version: u64,
     pub timestamp_nanos: u64,
+    pub keys: u64,
 }
 
 pub(crate) struct Shared<B: Backend> {
@@ -101,22 +104,17 @@ pub(crate) struct Shared<B: Backend> {
     pub codec: RecordCodec,
     pub cache: PageCache,
     pub metrics: StorageMetrics,
+    pub roots: tokio::sync::broadcast::Sender<RootRecord>,
     head: RwLock<Head>,
 }
 
 impl<B: Backend> Shared<B> {
     pub fn head(&self) -> Head {
-        *self
-            .head
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn set_head(&self, head: Head) {
-        *self
-            .head
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = head;
+        *self.head.write().unwrap_or_else(std::sync::PoisonError::into_inner) = head;
     }
 
     /// The oldest version still readable once `version` is current.
@@ -128,10 +126,7 @@ impl<B: Backend> Shared<B> {
     /// committer replaces the head only after its commit, and never runs two
     /// commits ahead of a reader that holds the head lock.
     fn snapshot(&self) -> Result<(Head, B::Reader)> {
-        let guard = self
-            .head
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let reader = self.backend.reader()?;
         Ok((*guard, reader))
     }
@@ -183,9 +178,7 @@ impl<B: Backend> Store<B> {
     /// Opens a store over any backend.
     pub fn open_with(backend: B, config: StorageConfig) -> Result<Self> {
         if config.retained_versions < 2 {
-            return Err(StoreError::Config(
-                "retained_versions must be at least 2".into(),
-            ));
+            return Err(StoreError::Config("retained_versions must be at least 2".into()));
         }
         if config.max_batch_ops == 0 || config.queue_depth == 0 {
             return Err(StoreError::Config(
@@ -197,6 +190,7 @@ impl<B: Backend> Store<B> {
         let shared = Arc::new(Shared {
             cache: PageCache::new(config.cache_pages, head.version),
             metrics: StorageMetrics::new(),
+            roots: tokio::sync::broadcast::channel(1024).0,
             head: RwLock::new(head),
             backend,
             config,
@@ -233,11 +227,7 @@ impl<B: Backend> Store<B> {
     /// The current root, version and commit time.
     pub fn root(&self) -> (Fr, u64, SystemTime) {
         let head = self.shared.head();
-        (
-            head.tree.root(),
-            head.version,
-            time_of(head.timestamp_nanos),
-        )
+        (head.tree.root(), head.version, time_of(head.timestamp_nanos))
     }
 
     pub fn max_levels(&self) -> u16 {
@@ -248,18 +238,12 @@ impl<B: Backend> Store<B> {
     pub fn key_field(&self, key: &[u8]) -> Result<Fr> {
         let max = self.shared.config.max_key_bytes;
         if key.len() > max {
-            return Err(StoreError::KeyTooLarge {
-                got: key.len(),
-                max,
-            });
+            return Err(StoreError::KeyTooLarge { got: key.len(), max });
         }
         match self.shared.config.key_mode {
             KeyMode::Bytes => Ok(bytes_to_field(key)),
             KeyMode::Field => {
-                fr_from_le_bytes(key).map_err(|source| StoreError::NotAFieldElement {
-                    what: "key",
-                    source,
-                })
+                fr_from_le_bytes(key).map_err(|source| StoreError::NotAFieldElement { what: "key", source })
             }
         }
     }
@@ -268,18 +252,12 @@ impl<B: Backend> Store<B> {
     pub fn value_field(&self, value: &[u8]) -> Result<Fr> {
         let max = self.shared.config.max_value_bytes;
         if value.len() > max {
-            return Err(StoreError::ValueTooLarge {
-                got: value.len(),
-                max,
-            });
+            return Err(StoreError::ValueTooLarge { got: value.len(), max });
         }
         match self.shared.config.key_mode {
             KeyMode::Bytes => Ok(bytes_to_field(value)),
             KeyMode::Field => {
-                fr_from_le_bytes(value).map_err(|source| StoreError::NotAFieldElement {
-                    what: "value",
-                    source,
-                })
+                fr_from_le_bytes(value).map_err(|source| StoreError::NotAFieldElement { what: "value", source })
             }
         }
     }
@@ -342,6 +320,7 @@ impl<B: Backend> Store<B> {
             "write committed"
         );
         Ok(WriteResult {
+            existed: committed.existed.contains(key),
             proof: lookup.proof.clone(),
             root: committed.root,
             version: committed.version,
@@ -368,6 +347,7 @@ impl<B: Backend> Store<B> {
             .get(&field)
             .ok_or_else(|| StoreError::Corrupt("committer returned no proof".into()))?;
         Ok(WriteResult {
+            existed: committed.existed.contains(key),
             proof: lookup.proof.clone(),
             root: committed.root,
             version: committed.version,
@@ -386,14 +366,8 @@ impl<B: Backend> Store<B> {
                 max: self.shared.config.max_batch_ops,
             });
         }
-        let prepared = ops
-            .iter()
-            .map(|op| self.prepare(op))
-            .collect::<Result<Vec<_>>>()?;
-        let fields: Vec<[u8; 32]> = prepared
-            .iter()
-            .map(|op| fr_to_le_bytes(&op.key_field))
-            .collect();
+        let prepared = ops.iter().map(|op| self.prepare(op)).collect::<Result<Vec<_>>>()?;
+        let fields: Vec<[u8; 32]> = prepared.iter().map(|op| fr_to_le_bytes(&op.key_field)).collect();
         let committed = self.submit(prepared, want_proofs).await?;
         let proofs = if want_proofs {
             fields
@@ -446,10 +420,9 @@ impl<B: Backend> Store<B> {
         let shared = self.shared.clone();
         let key = key.to_vec();
         let started = Instant::now();
-        let result =
-            tokio::task::spawn_blocking(move || read_blocking(&shared, &key, key_field, version))
-                .await
-                .map_err(|_| StoreError::Closed)?;
+        let result = tokio::task::spawn_blocking(move || read_blocking(&shared, &key, key_field, version))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         match &result {
             Ok(read) => {
                 self.shared.metrics.reads_total.inc();
@@ -485,23 +458,14 @@ impl<B: Backend> Store<B> {
     }
 
     /// Root-log entries with versions in `range`, oldest first, at most `limit`.
-    pub async fn roots(
-        &self,
-        range: std::ops::RangeInclusive<u64>,
-        limit: usize,
-    ) -> Result<Vec<RootRecord>> {
+    pub async fn roots(&self, range: std::ops::RangeInclusive<u64>, limit: usize) -> Result<Vec<RootRecord>> {
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
             let (_, reader) = shared.snapshot()?;
             let start = range.start().to_be_bytes();
             let end = range.end().to_be_bytes();
             reader
-                .range(
-                    Table::Roots,
-                    Bound::Included(&start),
-                    Bound::Included(&end),
-                    limit,
-                )?
+                .range(Table::Roots, Bound::Included(&start), Bound::Included(&end), limit)?
                 .into_iter()
                 .map(|(_, record)| RootRecord::decode(&record))
                 .collect()
@@ -512,18 +476,24 @@ impl<B: Backend> Store<B> {
 
     /// Live keys in `[start, end)` (user-key byte order) at the current
     /// version, with their values, at most `limit`.
-    pub async fn scan(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    pub async fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let shared = self.shared.clone();
         let start = escape_key(start);
         let end = end.map(escape_key);
         tokio::task::spawn_blocking(move || scan_blocking(&shared, start, end, limit))
             .await
             .map_err(|_| StoreError::Closed)?
+    }
+
+    /// New root-log entries as they commit. A subscriber that falls more than
+    /// 1024 versions behind gets `RecvError::Lagged`.
+    pub fn subscribe_roots(&self) -> tokio::sync::broadcast::Receiver<RootRecord> {
+        self.shared.roots.subscribe()
+    }
+
+    /// Live keys at the current version.
+    pub fn keys(&self) -> u64 {
+        self.shared.head().keys
     }
 
     /// The oldest version whose proofs are still available.
@@ -576,21 +546,14 @@ fn read_blocking<B: Backend>(
                 .get(Table::Roots, &v.to_be_bytes())?
                 .ok_or_else(|| StoreError::Corrupt(format!("no root record for version {v}")))?;
             let record = RootRecord::decode(&record)?;
-            let tree =
-                SparseMerkleTree::with_root::<StoreError>(record.root, shared.config.max_levels)
-                    .map_err(|e| StoreError::Tree(e.to_string()))?;
+            let tree = SparseMerkleTree::with_root::<StoreError>(record.root, shared.config.max_levels)
+                .map_err(|e| StoreError::Tree(e.to_string()))?;
             (tree, v, record.timestamp_nanos)
         }
     };
     let escaped = escape_key(key);
-    let value = match reader.last_in(
-        Table::Values,
-        &versioned(&escaped, 0),
-        &versioned(&escaped, version),
-    )? {
-        Some((row, record)) if !record.is_empty() => {
-            Some(shared.codec.decode(Table::Values, &row, &record)?)
-        }
+    let value = match reader.last_in(Table::Values, &versioned(&escaped, 0), &versioned(&escaped, version))? {
+        Some((row, record)) if !record.is_empty() => Some(shared.codec.decode(Table::Values, &row, &record)?),
         _ => None,
     };
     let view = VersionedPages::new(&reader, version, &shared.cache, &shared.codec);
@@ -628,9 +591,7 @@ fn scan_blocking<B: Backend>(
     let mut cursor = Bound::Included(start);
     // The latest entry (<= head version) of the key being grouped.
     let mut current: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
-    let flush = |current: &mut Option<(Vec<u8>, Vec<u8>, Vec<u8>)>,
-                 out: &mut Vec<(Vec<u8>, Vec<u8>)>|
-     -> Result<()> {
+    let flush = |current: &mut Option<(Vec<u8>, Vec<u8>, Vec<u8>)>, out: &mut Vec<(Vec<u8>, Vec<u8>)>| -> Result<()> {
         if let Some((key, row, record)) = current.take()
             && !record.is_empty()
         {
@@ -674,20 +635,12 @@ fn scan_blocking<B: Backend>(
 }
 
 /// Checks or writes the store-wide settings and returns the current head.
-fn initialize<B: Backend>(
-    backend: &B,
-    config: &StorageConfig,
-    codec: &RecordCodec,
-) -> Result<Head> {
+fn initialize<B: Backend>(backend: &B, config: &StorageConfig, codec: &RecordCodec) -> Result<Head> {
     let reader = backend.reader()?;
-    let settings = format!(
-        "max_levels={} key_mode={:?}",
-        config.max_levels, config.key_mode
-    );
+    let settings = format!("max_levels={} key_mode={:?}", config.max_levels, config.key_mode);
     match reader.get(Table::Meta, b"format")? {
         None => {
-            let tree = SparseMerkleTree::new(config.max_levels)
-                .map_err(|e| StoreError::Config(e.to_string()))?;
+            let tree = SparseMerkleTree::new(config.max_levels).map_err(|e| StoreError::Config(e.to_string()))?;
             let mut batch = WriteBatch::default();
             batch.put(Table::Meta, b"format".to_vec(), FORMAT_VERSION.to_vec());
             batch.put(Table::Meta, b"settings".to_vec(), settings.into_bytes());
@@ -702,6 +655,7 @@ fn initialize<B: Backend>(
                 root: tree.root_node(),
                 timestamp_nanos: now,
                 op_count: 0,
+                keys: 0,
             };
             batch.put(Table::Roots, 0u64.to_be_bytes().to_vec(), record.encode());
             drop(reader);
@@ -710,6 +664,7 @@ fn initialize<B: Backend>(
                 tree,
                 version: 0,
                 timestamp_nanos: now,
+                keys: 0,
             })
         }
         Some(format) if format != FORMAT_VERSION => Err(StoreError::Corrupt(format!(
@@ -754,6 +709,7 @@ fn initialize<B: Backend>(
                 tree,
                 version: record.version,
                 timestamp_nanos: record.timestamp_nanos,
+                keys: record.keys,
             })
         }
     }

@@ -53,9 +53,7 @@ impl PageCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
         // A panic while holding the lock leaves only cache entries behind,
         // which are each valid on their own.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lookup(&self, id: &PageId, version: u64) -> Option<(u64, Option<Arc<Page>>)> {
@@ -91,9 +89,7 @@ impl PageCache {
         let mut state = self.lock();
         state.current_version = version;
         for (id, page) in pages {
-            state
-                .entries
-                .insert(*id, (version, page.clone().map(Arc::new)));
+            state.entries.insert(*id, (version, page.clone().map(Arc::new)));
         }
         if state.entries.len() > self.capacity {
             state.entries.retain(|id, _| id.depth() < PINNED_DEPTH);
@@ -130,22 +126,19 @@ impl<'a, R: BackendReader> VersionedPages<'a, R> {
 
     fn load(&self, id: &PageId) -> Result<(u64, Option<Arc<Page>>), StoreError> {
         let prefix = id.to_key();
-        let Some((key, record)) = self.reader.last_in(
-            Table::Pages,
-            &versioned(&prefix, 0),
-            &versioned(&prefix, self.version),
-        )?
+        let Some((key, record)) =
+            self.reader
+                .last_in(Table::Pages, &versioned(&prefix, 0), &versioned(&prefix, self.version))?
         else {
             return Ok((0, None));
         };
-        let (_, written) = split_version(&key)
-            .ok_or_else(|| StoreError::Corrupt("page key without version".into()))?;
+        let (_, written) = split_version(&key).ok_or_else(|| StoreError::Corrupt("page key without version".into()))?;
         if record.is_empty() {
             return Ok((written, None));
         }
         let bytes = self.codec.decode(Table::Pages, &key, &record)?;
-        let page = Page::decode(&bytes)
-            .map_err(|e| StoreError::Corrupt(format!("page {id:?} at version {written}: {e}")))?;
+        let page =
+            Page::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("page {id:?} at version {written}: {e}")))?;
         Ok((written, Some(Arc::new(page))))
     }
 }

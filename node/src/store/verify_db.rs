@@ -35,10 +35,7 @@ impl VerifyReport {
 /// nothing is written).
 pub fn verify_redb(config: &StorageConfig) -> Result<VerifyReport> {
     if !config.path.join("rustorium.redb").exists() {
-        return Err(StoreError::Config(format!(
-            "no store at {}",
-            config.path.display()
-        )));
+        return Err(StoreError::Config(format!("no store at {}", config.path.display())));
     }
     let backend = RedbBackend::open(&config.path)?;
     verify(&backend, config)
@@ -79,15 +76,8 @@ pub fn verify<B: Backend>(backend: &B, config: &StorageConfig) -> Result<VerifyR
     let mut ops = Vec::new();
     let mut previous_key: Option<Vec<u8>> = None;
     let mut pending: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
-    let rows = reader.range(
-        Table::Values,
-        Bound::Unbounded,
-        Bound::Unbounded,
-        usize::MAX,
-    )?;
-    let finish = |entry: Option<(Vec<u8>, Vec<u8>, Vec<u8>)>,
-                  ops: &mut Vec<Op>,
-                  problems: &mut Vec<String>| {
+    let rows = reader.range(Table::Values, Bound::Unbounded, Bound::Unbounded, usize::MAX)?;
+    let finish = |entry: Option<(Vec<u8>, Vec<u8>, Vec<u8>)>, ops: &mut Vec<Op>, problems: &mut Vec<String>| {
         if let Some((key, row, record)) = entry
             && !record.is_empty()
         {
@@ -125,10 +115,8 @@ pub fn verify<B: Backend>(backend: &B, config: &StorageConfig) -> Result<VerifyR
     finish(pending.take(), &mut ops, &mut problems);
 
     let keys = ops.len() as u64;
-    let mut tree =
-        MemoryTree::new(config.max_levels).map_err(|e| StoreError::Config(e.to_string()))?;
-    tree.apply(&ops)
-        .map_err(|e| StoreError::Tree(e.to_string()))?;
+    let mut tree = MemoryTree::new(config.max_levels).map_err(|e| StoreError::Config(e.to_string()))?;
+    tree.apply(&ops).map_err(|e| StoreError::Tree(e.to_string()))?;
     let report = VerifyReport {
         version: latest.version,
         keys,

@@ -47,14 +47,8 @@ async fn main() {
                     ack("over");
                 }
                 if n % 7 == 0 {
-                    store
-                        .write(format!("d{n}").as_bytes(), b"doomed")
-                        .await
-                        .expect("put");
-                    store
-                        .delete(format!("d{n}").as_bytes())
-                        .await
-                        .expect("delete");
+                    store.write(format!("d{n}").as_bytes(), b"doomed").await.expect("put");
+                    store.delete(format!("d{n}").as_bytes()).await.expect("delete");
                     ack("del");
                 }
             }

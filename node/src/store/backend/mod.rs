@@ -22,13 +22,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Self; 5] = [
-        Self::Values,
-        Self::Pages,
-        Self::Roots,
-        Self::Stale,
-        Self::Meta,
-    ];
+    pub const ALL: [Self; 5] = [Self::Values, Self::Pages, Self::Roots, Self::Stale, Self::Meta];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -84,10 +78,7 @@ impl WriteBatch {
 
     /// Bytes this batch adds, for `max_size` accounting.
     pub fn bytes(&self) -> u64 {
-        self.puts
-            .iter()
-            .map(|(_, k, v)| (k.len() + v.len()) as u64)
-            .sum()
+        self.puts.iter().map(|(_, k, v)| (k.len() + v.len()) as u64).sum()
     }
 
     pub fn rows(&self) -> usize {
@@ -102,12 +93,7 @@ pub trait BackendReader: Send {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
 
     /// The last entry whose key lies in `[start, end]`.
-    fn last_in(
-        &self,
-        table: Table,
-        start: &[u8],
-        end: &[u8],
-    ) -> Result<Option<KeyValue>, BackendError>;
+    fn last_in(&self, table: Table, start: &[u8], end: &[u8]) -> Result<Option<KeyValue>, BackendError>;
 
     /// Entries in key order within the bounds, at most `limit`.
     fn range(

@@ -19,24 +19,19 @@ pub struct RedbBackend {
 
 impl std::fmt::Debug for RedbBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedbBackend")
-            .field("file", &self.file)
-            .finish()
+        f.debug_struct("RedbBackend").field("file", &self.file).finish()
     }
 }
 
 impl RedbBackend {
     /// Opens or creates the database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, BackendError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            BackendError::new("create data directory", format!("{}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| BackendError::new("create data directory", format!("{}: {e}", dir.display())))?;
         let file = dir.join(FILE_NAME);
-        let db = Database::create(&file)
-            .map_err(|e| BackendError::new("open redb", format!("{}: {e}", file.display())))?;
-        let txn = db
-            .begin_write()
-            .map_err(|e| BackendError::new("begin write", e))?;
+        let db =
+            Database::create(&file).map_err(|e| BackendError::new("open redb", format!("{}: {e}", file.display())))?;
+        let txn = db.begin_write().map_err(|e| BackendError::new("begin write", e))?;
         for table in Table::ALL {
             txn.open_table(definition(table))
                 .map_err(|e| BackendError::new("create table", e))?;
@@ -63,19 +58,12 @@ impl BackendReader for RedbReader {
             .map(|v| v.value().to_vec()))
     }
 
-    fn last_in(
-        &self,
-        table: Table,
-        start: &[u8],
-        end: &[u8],
-    ) -> Result<Option<KeyValue>, BackendError> {
+    fn last_in(&self, table: Table, start: &[u8], end: &[u8]) -> Result<Option<KeyValue>, BackendError> {
         let t = self
             .txn
             .open_table(definition(table))
             .map_err(|e| BackendError::new("open table", e))?;
-        let mut range = t
-            .range(start..=end)
-            .map_err(|e| BackendError::new("range", e))?;
+        let mut range = t.range(start..=end).map_err(|e| BackendError::new("range", e))?;
         match range.next_back() {
             None => Ok(None),
             Some(entry) => {
@@ -117,18 +105,12 @@ impl Backend for RedbBackend {
 
     fn reader(&self) -> Result<RedbReader, BackendError> {
         Ok(RedbReader {
-            txn: self
-                .db
-                .begin_read()
-                .map_err(|e| BackendError::new("begin read", e))?,
+            txn: self.db.begin_read().map_err(|e| BackendError::new("begin read", e))?,
         })
     }
 
     fn commit(&self, batch: WriteBatch, durable: bool) -> Result<(), BackendError> {
-        let mut txn = self
-            .db
-            .begin_write()
-            .map_err(|e| BackendError::new("begin write", e))?;
+        let mut txn = self.db.begin_write().map_err(|e| BackendError::new("begin write", e))?;
         txn.set_durability(if durable {
             Durability::Immediate
         } else {
@@ -145,8 +127,7 @@ impl Backend for RedbBackend {
                 .open_table(definition(table))
                 .map_err(|e| BackendError::new("open table", e))?;
             for (_, key) in deletes {
-                t.remove(key.as_slice())
-                    .map_err(|e| BackendError::new("delete", e))?;
+                t.remove(key.as_slice()).map_err(|e| BackendError::new("delete", e))?;
             }
             for (_, key, value) in puts {
                 t.insert(key.as_slice(), value.as_slice())

@@ -1,0 +1,261 @@
+//! `rustorium-node`: the Rustorium server and its admin commands.
+//!
+//! Configuration precedence: built-in defaults < `--config` TOML file <
+//! `RUSTORIUM_*` environment variables < command-line flags.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use rustorium_node::server::config::{LogFormat, NodeConfig, TlsConfig};
+use rustorium_node::store::verify_db::verify_redb;
+use rustorium_node::store::{KeyMode, StorageConfig, Store, SyncMode};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rustorium-node",
+    version,
+    about = "Rustorium verifiable key-value store node"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve gRPC, gRPC-web, /metrics and the dashboard (the default).
+    Serve(ServeArgs),
+    /// Recompute the root from the stored values and check the root log.
+    VerifyDb {
+        /// Store directory.
+        #[arg(long, env = "RUSTORIUM_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// A TOML config whose [storage] section describes the store (key mode, max levels, encryption).
+        #[arg(long, env = "RUSTORIUM_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "RUSTORIUM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen address (use port 0 for any free port).
+    #[arg(long, env = "RUSTORIUM_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Store directory.
+    #[arg(long, env = "RUSTORIUM_DATA")]
+    data: Option<PathBuf>,
+    /// none | async | full
+    #[arg(long, env = "RUSTORIUM_SYNC_MODE", value_parser = parse_sync_mode)]
+    sync_mode: Option<SyncMode>,
+    /// bytes | field (fixed when the store is created)
+    #[arg(long, env = "RUSTORIUM_KEY_MODE", value_parser = parse_key_mode)]
+    key_mode: Option<KeyMode>,
+    /// Tree depth bound (fixed when the store is created).
+    #[arg(long, env = "RUSTORIUM_MAX_LEVELS")]
+    max_levels: Option<u16>,
+    /// Refuse writes that would grow the store past this many bytes.
+    #[arg(long, env = "RUSTORIUM_MAX_SIZE")]
+    max_size: Option<u64>,
+    /// Bearer token required for writes.
+    #[arg(long, env = "RUSTORIUM_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
+    /// Require the token for reads too.
+    #[arg(long, env = "RUSTORIUM_PROTECT_READS")]
+    protect_reads: bool,
+    /// TLS certificate (PEM); needs --tls-key.
+    #[arg(long, env = "RUSTORIUM_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, env = "RUSTORIUM_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Dashboard files to serve at /.
+    #[arg(long, env = "RUSTORIUM_DASHBOARD_DIR")]
+    dashboard_dir: Option<PathBuf>,
+    /// text | json
+    #[arg(long, env = "RUSTORIUM_LOG_FORMAT", value_parser = parse_log_format)]
+    log_format: Option<LogFormat>,
+}
+
+fn parse_sync_mode(s: &str) -> Result<SyncMode, String> {
+    match s {
+        "none" => Ok(SyncMode::None),
+        "async" => Ok(SyncMode::Async),
+        "full" => Ok(SyncMode::Full),
+        _ => Err(format!("sync mode is none, async or full, not {s:?}")),
+    }
+}
+
+fn parse_key_mode(s: &str) -> Result<KeyMode, String> {
+    match s {
+        "bytes" => Ok(KeyMode::Bytes),
+        "field" => Ok(KeyMode::Field),
+        _ => Err(format!("key mode is bytes or field, not {s:?}")),
+    }
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    match s {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("log format is text or json, not {s:?}")),
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<NodeConfig> {
+    match path {
+        None => Ok(NodeConfig::default()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+            NodeConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+        }
+    }
+}
+
+fn node_config(args: &ServeArgs) -> anyhow::Result<NodeConfig> {
+    let mut config = load_config(args.config.as_ref())?;
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    let storage: &mut StorageConfig = &mut config.storage;
+    if let Some(v) = &args.data {
+        storage.path = v.clone();
+    }
+    if let Some(v) = args.sync_mode {
+        storage.sync_mode = v;
+    }
+    if let Some(v) = args.key_mode {
+        storage.key_mode = v;
+    }
+    if let Some(v) = args.max_levels {
+        storage.max_levels = v;
+    }
+    if let Some(v) = args.max_size {
+        storage.max_size = v;
+    }
+    if let Some(v) = &args.auth_token {
+        config.auth.token = Some(v.clone());
+    }
+    if args.protect_reads {
+        config.auth.protect_reads = true;
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(TlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    if let Some(v) = &args.dashboard_dir {
+        config.dashboard_dir = v.clone();
+    }
+    if let Some(v) = args.log_format {
+        config.log_format = v;
+    }
+    Ok(config)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight and flushing queued writes");
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = node_config(&args)?;
+    init_logging(config.log_format);
+    let store = Store::open(config.storage.clone())
+        .with_context(|| format!("opening store at {}", config.storage.path.display()))?;
+    let bound = rustorium_node::server::bind(&config).await?;
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let dashboard = if config.dashboard_dir.is_dir() {
+        format!(", dashboard at {scheme}://{}/", bound.addr)
+    } else {
+        String::new()
+    };
+    // Tests and scripts read this line to find the port.
+    println!(
+        "rustorium-node listening on {scheme}://{} (gRPC, gRPC-web, metrics at /metrics{dashboard})",
+        bound.addr
+    );
+    println!(
+        "store: {} ({:?} sync, {:?} keys)",
+        config.storage.path.display(),
+        config.storage.sync_mode,
+        config.storage.key_mode
+    );
+    rustorium_node::server::serve(bound, store.clone(), &config, shutdown_signal()).await?;
+    store.sync().await.context("final flush")?;
+    store.shutdown();
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn verify_db(data: PathBuf, config: Option<PathBuf>) -> anyhow::Result<bool> {
+    let mut storage = load_config(config.as_ref())?.storage;
+    storage.path = data;
+    let report = verify_redb(&storage)?;
+    println!(
+        "version {}: {} keys, {} root-log entries",
+        report.version, report.keys, report.root_versions
+    );
+    println!("stored root     {}", report.stored_root);
+    println!("recomputed root {}", report.recomputed_root);
+    for problem in &report.problems {
+        println!("problem: {problem}");
+    }
+    println!("{}", if report.ok() { "OK" } else { "MISMATCH" });
+    Ok(report.ok())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(serve(args)))
+            .map(|()| true),
+        Command::VerifyDb { data, config } => verify_db(data, config),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(2),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The `rustorium.v1.Store` gRPC service over an embedded store.
+
+use super::auth::{Access, Auth};
+use crate::store::{BatchOp, KeyMode, RootRecord, Store, SyncMode};
+use rustorium_proto::v1;
+use rustorium_proto::v1::store_server::Store as StoreRpc;
+use rustorium_proto::{fr_to_bytes, proof_to_proto};
+use std::pin::Pin;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// Rows a single Scan may return.
+pub const MAX_SCAN_LIMIT: u32 = 100_000;
+
+#[derive(Debug)]
+pub struct StoreService {
+    store: Store,
+    auth: Auth,
+    started: Instant,
+}
+
+impl StoreService {
+    pub fn new(store: Store, auth: Auth) -> Self {
+        Self {
+            store,
+            auth,
+            started: Instant::now(),
+        }
+    }
+
+    fn proof(&self, proof: &rustorium_core::proof::Proof) -> v1::Proof {
+        proof_to_proto(proof, self.store.max_levels())
+    }
+}
+
+fn nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn key_mode(mode: KeyMode) -> i32 {
+    match mode {
+        KeyMode::Bytes => v1::KeyMode::Bytes as i32,
+        KeyMode::Field => v1::KeyMode::Field as i32,
+    }
+}
+
+fn root_event(record: &RootRecord) -> v1::RootEvent {
+    v1::RootEvent {
+        version: record.version,
+        root: fr_to_bytes(&record.root.hash()),
+        timestamp_unix_nanos: record.timestamp_nanos,
+        op_count: record.op_count,
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl StoreRpc for StoreService {
+    async fn put(&self, request: Request<v1::PutRequest>) -> Result<Response<v1::PutResponse>, Status> {
+        self.auth.check(&request, Access::Write)?;
+        let request = request.into_inner();
+        let written = self.store.write_with_proof(&request.key, &request.value).await?;
+        Ok(Response::new(v1::PutResponse {
+            root: fr_to_bytes(&written.root),
+            version: written.version,
+            timestamp_unix_nanos: nanos(written.timestamp),
+            proof: request.want_proof.then(|| self.proof(&written.proof)),
+        }))
+    }
+
+    async fn put_batch(&self, request: Request<v1::PutBatchRequest>) -> Result<Response<v1::PutBatchResponse>, Status> {
+        self.auth.check(&request, Access::Write)?;
+        let request = request.into_inner();
+        let ops = request
+            .ops
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| match op.kind {
+                Some(v1::op::Kind::Value(value)) => Ok(BatchOp::Put { key: op.key, value }),
+                Some(v1::op::Kind::Delete(_)) => Ok(BatchOp::Delete { key: op.key }),
+                None => Err(Status::invalid_argument(format!(
+                    "ops[{i}] has neither a value nor delete"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self.store.write_batch(&ops, request.want_proofs).await?;
+        Ok(Response::new(v1::PutBatchResponse {
+            root: fr_to_bytes(&result.root),
+            version: result.version,
+            timestamp_unix_nanos: nanos(result.timestamp),
+            proofs: result.proofs.iter().map(|p| self.proof(p)).collect(),
+        }))
+    }
+
+    async fn get(&self, request: Request<v1::GetRequest>) -> Result<Response<v1::GetResponse>, Status> {
+        self.auth.check(&request, Access::Read)?;
+        let request = request.into_inner();
+        let read = self.store.read_proven(&request.key, request.at_version).await?;
+        Ok(Response::new(v1::GetResponse {
+            found: read.value.is_some(),
+            value: read.value.unwrap_or_default(),
+            proof: Some(self.proof(&read.proof)),
+            root: fr_to_bytes(&read.root),
+            version: read.version,
+            timestamp_unix_nanos: nanos(read.timestamp),
+        }))
+    }
+
+    async fn delete(&self, request: Request<v1::DeleteRequest>) -> Result<Response<v1::DeleteResponse>, Status> {
+        self.auth.check(&request, Access::Write)?;
+        let deleted = self.store.delete(&request.into_inner().key).await?;
+        Ok(Response::new(v1::DeleteResponse {
+            root: fr_to_bytes(&deleted.root),
+            version: deleted.version,
+            proof: Some(self.proof(&deleted.proof)),
+            timestamp_unix_nanos: nanos(deleted.timestamp),
+            existed: deleted.existed,
+        }))
+    }
+
+    async fn get_root(&self, request: Request<v1::GetRootRequest>) -> Result<Response<v1::GetRootResponse>, Status> {
+        self.auth.check(&request, Access::Read)?;
+        let (root, version, timestamp) = self.store.root();
+        Ok(Response::new(v1::GetRootResponse {
+            root: fr_to_bytes(&root),
+            version,
+            timestamp_unix_nanos: nanos(timestamp),
+            max_levels: u32::from(self.store.max_levels()),
+            key_mode: key_mode(self.store.config().key_mode),
+        }))
+    }
+
+    async fn get_proof(&self, request: Request<v1::GetProofRequest>) -> Result<Response<v1::GetProofResponse>, Status> {
+        self.auth.check(&request, Access::Read)?;
+        let request = request.into_inner();
+        let read = self.store.read_at(&request.key, request.version).await?;
+        Ok(Response::new(v1::GetProofResponse {
+            proof: Some(self.proof(&read.proof)),
+            found: read.value.is_some(),
+            value: read.value.unwrap_or_default(),
+            root: fr_to_bytes(&read.root),
+            version: read.version,
+            timestamp_unix_nanos: nanos(read.timestamp),
+        }))
+    }
+
+    type ScanStream = BoxStream<v1::ScanResponse>;
+
+    async fn scan(&self, request: Request<v1::ScanRequest>) -> Result<Response<Self::ScanStream>, Status> {
+        self.auth.check(&request, Access::Read)?;
+        let request = request.into_inner();
+        let limit = match request.limit {
+            0 => MAX_SCAN_LIMIT,
+            n if n > MAX_SCAN_LIMIT => {
+                return Err(Status::invalid_argument(format!(
+                    "limit {n} is over the maximum of {MAX_SCAN_LIMIT}"
+                )));
+            }
+            n => n,
+        };
+        let end = (!request.end.is_empty()).then_some(request.end.as_slice());
+        if let Some(end) = end
+            && end < request.start.as_slice()
+        {
+            return Err(Status::invalid_argument("scan end is before start"));
+        }
+        let rows = self.store.scan(&request.start, end, limit as usize).await?;
+        let stream = tokio_stream::iter(rows.into_iter().map(|(key, value)| Ok(v1::ScanResponse { key, value })));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    type WatchRootsStream = BoxStream<v1::RootEvent>;
+
+    async fn watch_roots(
+        &self,
+        request: Request<v1::WatchRootsRequest>,
+    ) -> Result<Response<Self::WatchRootsStream>, Status> {
+        self.auth.check(&request, Access::Read)?;
+        // Subscribe before reading the log, so no version falls between the two.
+        let mut live = self.store.subscribe_roots();
+        let (_, current, _) = self.store.root();
+        let from = request.into_inner().from_version.unwrap_or(current);
+        if from > current + 1 {
+            return Err(Status::out_of_range(format!(
+                "from_version {from} is after the current version {current}"
+            )));
+        }
+        let backlog = if from <= current {
+            self.store.roots(from..=current, 10_000).await?
+        } else {
+            Vec::new()
+        };
+        let mut last_sent = from.checked_sub(1);
+        let stream = async_stream(move |tx| async move {
+            for record in backlog {
+                last_sent = Some(record.version);
+                if tx.send(Ok(root_event(&record))).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                match live.recv().await {
+                    Ok(record) => {
+                        if last_sent.is_some_and(|v| record.version <= v) {
+                            continue;
+                        }
+                        last_sent = Some(record.version);
+                        if tx.send(Ok(root_event(&record))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        let _ = tx
+                            .send(Err(Status::resource_exhausted(format!(
+                                "watcher fell {n} versions behind; reconnect with from_version"
+                            ))))
+                            .await;
+                        return;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn stats(&self, request: Request<v1::StatsRequest>) -> Result<Response<v1::StatsResponse>, Status> {
+        self.auth.check(&request, Access::Read)?;
+        let metrics = self.store.metrics();
+        let config = self.store.config();
+        let (_, version, _) = self.store.root();
+        let oldest = self.store.oldest_version();
+        Ok(Response::new(v1::StatsResponse {
+            version,
+            keys_count: self.store.keys(),
+            writes_total: metrics.writes_total.get(),
+            write_batches_total: metrics.batch_ops.get_sample_count(),
+            reads_total: metrics.reads_total.get(),
+            versions_retained: version - oldest + 1,
+            oldest_retained_version: oldest,
+            disk_bytes: metrics.disk_usage.get().max(0) as u64,
+            backend: self.store.backend_name().into(),
+            sync_mode: match config.sync_mode {
+                SyncMode::None => "none",
+                SyncMode::Async => "async",
+                SyncMode::Full => "full",
+            }
+            .into(),
+            compression: config.compression_enabled,
+            encryption: config.encryption_enabled,
+            max_levels: u32::from(self.store.max_levels()),
+            key_mode: key_mode(config.key_mode),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            extra: [
+                (
+                    "cache_hit_ratio".to_owned(),
+                    format!("{:.4}", metrics.cache_hit_ratio.get()),
+                ),
+                (
+                    "compression_ratio".to_owned(),
+                    format!("{:.3}", metrics.compression_ratio.get()),
+                ),
+                (
+                    "pruned_rows_total".to_owned(),
+                    metrics.pruned_rows_total.get().to_string(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        }))
+    }
+}
+
+/// A stream fed by a spawned task through a bounded channel.
+fn async_stream<T, F, Fut>(body: F) -> BoxStream<T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<T, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(body(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
