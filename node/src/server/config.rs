@@ -84,3 +84,23 @@ impl NodeConfig {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_config_parses_and_matches_the_defaults() {
+        let sample = NodeConfig::from_toml(include_str!("../../../rustorium.example.toml")).expect("sample parses");
+        let defaults = NodeConfig::default();
+        assert_eq!(toml::to_string(&sample).unwrap(), toml::to_string(&defaults).unwrap());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let error = NodeConfig::from_toml("[storage]\nsync_mod = \"full\"\n").unwrap_err();
+        assert!(error.contains("sync_mod"), "{error}");
+        let error = NodeConfig::from_toml("[storage]\nsync_mode = \"sometimes\"\n").unwrap_err();
+        assert!(error.contains("sometimes"), "{error}");
+    }
+}

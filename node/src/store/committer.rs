@@ -19,8 +19,27 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
-/// Stale rows removed per commit at most, so pruning never stalls writers.
-const PRUNE_ROWS_PER_COMMIT: usize = 4096;
+/// Pruning stops taking stale records once a commit has this many deletes,
+/// so it never stalls writers (a record is always taken whole).
+const PRUNE_ROWS_PER_COMMIT: usize = 16_384;
+/// Stale records looked at per commit.
+const PRUNE_RECORDS_PER_COMMIT: usize = 64;
+
+/// Parses a stale record: `[table tag][key length: u32 BE][key]...`.
+fn stale_entries(list: &[u8]) -> Result<Vec<(Table, &[u8])>> {
+    let corrupt = || StoreError::Corrupt("malformed stale record".into());
+    let mut entries = Vec::new();
+    let mut rest = list;
+    while let Some((&tag, tail)) = rest.split_first() {
+        let table = Table::from_tag(tag).ok_or_else(corrupt)?;
+        let (len, tail) = tail.split_at_checked(4).ok_or_else(corrupt)?;
+        let len = u32::from_be_bytes(len.try_into().map_err(|_| corrupt())?) as usize;
+        let (key, tail) = tail.split_at_checked(len).ok_or_else(corrupt)?;
+        entries.push((table, key));
+        rest = tail;
+    }
+    Ok(entries)
+}
 
 /// A key prepared by the writer's thread: hashed to its field element.
 #[derive(Clone, Debug)]
@@ -194,12 +213,13 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
         .map_err(|e| StoreError::Tree(e.to_string()))?;
 
     let mut writes = WriteBatch::default();
-    let stale = |writes: &mut WriteBatch, table: Table, key: &[u8]| {
-        let mut stale_key = Vec::with_capacity(9 + key.len());
-        stale_key.extend_from_slice(&version.to_be_bytes());
-        stale_key.push(table.tag());
-        stale_key.extend_from_slice(key);
-        writes.put(Table::Stale, stale_key, Vec::new());
+    // Rows this version supersedes, as one record: they become unreadable once
+    // this version leaves the retention window.
+    let mut stale_rows = Vec::new();
+    let stale = |list: &mut Vec<u8>, table: Table, key: &[u8]| {
+        list.push(table.tag());
+        list.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        list.extend_from_slice(key);
     };
     let mut existed = std::collections::BTreeSet::new();
     let mut keys = head.keys;
@@ -226,16 +246,16 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
                 shared.metrics.record_value(value.len(), record.len());
                 writes.put(Table::Values, row, record);
                 if let Some((old, _)) = &previous {
-                    stale(&mut writes, Table::Values, old);
+                    stale(&mut stale_rows, Table::Values, old);
                 }
             }
             None if live_previous.is_some() => {
                 stale(
-                    &mut writes,
+                    &mut stale_rows,
                     Table::Values,
                     &previous.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
                 );
-                stale(&mut writes, Table::Values, &row);
+                stale(&mut stale_rows, Table::Values, &row);
                 writes.put(Table::Values, row, Vec::new());
             }
             None => {}
@@ -249,7 +269,7 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
         let prefix = id.to_key();
         let row = versioned(&prefix, version);
         if let Some(old) = found.get(id) {
-            stale(&mut writes, Table::Pages, &versioned(&prefix, *old));
+            stale(&mut stale_rows, Table::Pages, &versioned(&prefix, *old));
         }
         match page {
             Some(page) => {
@@ -257,7 +277,7 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
                 writes.put(Table::Pages, row, record);
             }
             None => {
-                stale(&mut writes, Table::Pages, &row);
+                stale(&mut stale_rows, Table::Pages, &row);
                 writes.put(Table::Pages, row, Vec::new());
             }
         }
@@ -272,23 +292,28 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
     };
     writes.put(Table::Roots, version.to_be_bytes().to_vec(), record.encode());
 
-    // Rows stale at or before the oldest retained version are no longer read.
+    if !stale_rows.is_empty() {
+        writes.put(Table::Stale, version.to_be_bytes().to_vec(), stale_rows);
+    }
+
+    // Rows that went stale at or before the oldest retained version are no
+    // longer read by anyone: delete them, a bounded number per commit.
     let oldest = shared.oldest_retained(version);
     let prune_end = (oldest + 1).to_be_bytes();
-    let doomed = reader.range(
+    let mut pruned = 0;
+    for (stale_key, list) in reader.range(
         Table::Stale,
         std::ops::Bound::Unbounded,
         std::ops::Bound::Excluded(&prune_end),
-        PRUNE_ROWS_PER_COMMIT,
-    )?;
-    let pruned = doomed.len();
-    for (stale_key, _) in doomed {
-        let table = stale_key
-            .get(8)
-            .copied()
-            .and_then(Table::from_tag)
-            .ok_or_else(|| StoreError::Corrupt("stale record with unknown table".into()))?;
-        writes.delete(table, stale_key[9..].to_vec());
+        PRUNE_RECORDS_PER_COMMIT,
+    )? {
+        if pruned >= PRUNE_ROWS_PER_COMMIT {
+            break;
+        }
+        for (table, key) in stale_entries(&list)? {
+            writes.delete(table, key.to_vec());
+            pruned += 1;
+        }
         writes.delete(Table::Stale, stale_key);
     }
     drop(reader);
@@ -314,6 +339,7 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
     shared.metrics.stored_rows_total.inc_by(rows as u64);
     shared.metrics.stored_bytes_total.inc_by(adding);
     shared.metrics.pruned_rows_total.inc_by(pruned as u64);
+    shared.metrics.tree_hashes_total.inc_by(update.hashes);
     shared.metrics.batch_ops.observe(latest.len() as f64);
     shared.metrics.version.set(version as i64);
 

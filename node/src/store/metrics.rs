@@ -19,6 +19,7 @@ pub struct StorageMetrics {
     pub memory_usage: IntGauge,
     pub cache_hit_ratio: Gauge,
     pub pruned_rows_total: IntCounter,
+    pub tree_hashes_total: IntCounter,
     pub stored_rows_total: IntCounter,
     pub stored_bytes_total: IntCounter,
     pub compression_ratio: Gauge,
@@ -102,6 +103,13 @@ impl StorageMetrics {
             pruned_rows_total: register!(
                 registry,
                 IntCounter::new("rustorium_store_pruned_rows_total", "Stale rows removed")
+            ),
+            tree_hashes_total: register!(
+                registry,
+                IntCounter::new(
+                    "rustorium_store_tree_hashes_total",
+                    "Poseidon calls made by tree updates"
+                )
             ),
             stored_rows_total: register!(
                 registry,

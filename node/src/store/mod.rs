@@ -40,6 +40,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 const FORMAT_VERSION: &[u8] = b"1";
+/// Batches at least this large hash their keys and values in parallel.
+const PARALLEL_PREPARE_MIN_OPS: usize = 256;
 
 /// One op of a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -366,7 +368,20 @@ impl<B: Backend> Store<B> {
                 max: self.shared.config.max_batch_ops,
             });
         }
-        let prepared = ops.iter().map(|op| self.prepare(op)).collect::<Result<Vec<_>>>()?;
+        let prepared = if ops.len() < PARALLEL_PREPARE_MIN_OPS {
+            ops.iter().map(|op| self.prepare(op)).collect::<Result<Vec<_>>>()?
+        } else {
+            // Hashing keys and values is most of a large batch's CPU work:
+            // spread it over all cores, off the async runtime.
+            let store = self.clone();
+            let ops = ops.to_vec();
+            tokio::task::spawn_blocking(move || {
+                use rayon::prelude::*;
+                ops.par_iter().map(|op| store.prepare(op)).collect::<Result<Vec<_>>>()
+            })
+            .await
+            .map_err(|_| StoreError::Closed)??
+        };
         let fields: Vec<[u8; 32]> = prepared.iter().map(|op| fr_to_le_bytes(&op.key_field)).collect();
         let committed = self.submit(prepared, want_proofs).await?;
         let proofs = if want_proofs {

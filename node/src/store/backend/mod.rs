@@ -15,7 +15,8 @@ pub enum Table {
     Pages,
     /// `version` -> root record.
     Roots,
-    /// `stale-at version ++ table ++ entry key` -> nothing: what pruning deletes.
+    /// `version` -> the rows that version superseded: what pruning deletes
+    /// once the version leaves the retention window.
     Stale,
     /// Store-wide settings and checks.
     Meta,
