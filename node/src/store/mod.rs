@@ -134,6 +134,11 @@ impl<B: Backend> Shared<B> {
     }
 }
 
+/// Size of a proof in the iden3 compact form, as the seed's traces report it.
+fn proof_bytes(proof: &Proof) -> usize {
+    proof.to_compact().map_or(0, |bytes| bytes.len())
+}
+
 fn time_of(nanos: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(nanos)
 }
@@ -319,6 +324,7 @@ impl<B: Backend> Store<B> {
         tracing::debug!(
             version = committed.version,
             depth = lookup.proof.depth(),
+            proof_bytes = proof_bytes(&lookup.proof),
             "write committed"
         );
         Ok(WriteResult {
@@ -448,6 +454,8 @@ impl<B: Backend> Store<B> {
                 tracing::debug!(
                     version = read.version,
                     depth = read.proof.depth(),
+                    proof_bytes = proof_bytes(&read.proof),
+                    proof_micros = started.elapsed().as_micros() as u64,
                     found = read.value.is_some(),
                     "read"
                 );
