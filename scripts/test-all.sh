@@ -34,3 +34,6 @@ log "JS oracle self-test"
 
 log "Rust tests"
 cargo test --workspace --locked
+
+log "fuzz smoke (every cargo-fuzz target, ${FUZZ_SECONDS:-10} s each)"
+FUZZ_NICE=0 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
