@@ -81,10 +81,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let limits = &config.limits;
-    let service = StoreServer::new(service::StoreService::new(
-        store.clone(),
-        Auth::new(config.auth.token.clone(), config.auth.protect_reads),
-    ))
+    // Graceful shutdown waits for every open stream; WatchRoots streams never
+    // end by themselves, so they are told to stop when shutdown starts.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
+    let service = StoreServer::new(
+        service::StoreService::new(
+            store.clone(),
+            Auth::new(config.auth.token.clone(), config.auth.protect_reads),
+        )
+        .with_shutdown(stopping),
+    )
     .max_decoding_message_size(limits.max_message_bytes)
     .max_encoding_message_size(limits.max_message_bytes);
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -98,7 +108,14 @@ pub async fn serve(
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
 
     let mut routes = Routes::builder();
-    routes.add_service(service).add_service(health).add_service(reflection);
+    // gRPC-web wraps the gRPC services only: as a server-wide layer it
+    // answers every other HTTP/1.1 request (GET /metrics, the dashboard) 400.
+    use tower::Layer as _;
+    let grpc_web = tonic_web::GrpcWebLayer::new();
+    routes
+        .add_service(grpc_web.layer(service))
+        .add_service(grpc_web.layer(health))
+        .add_service(grpc_web.layer(reflection));
     let metrics_store = store.clone();
     let mut router = routes.routes().into_axum_router().route(
         "/metrics",
@@ -130,7 +147,6 @@ pub async fn serve(
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(bound.listener);
     builder
         .layer(cors())
-        .layer(tonic_web::GrpcWebLayer::new())
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent_requests,
         ))

@@ -18,6 +18,9 @@ pub struct StoreService {
     store: Store,
     auth: Auth,
     started: Instant,
+    /// Turns true when the server shuts down; ends WatchRoots streams, which
+    /// would otherwise hold graceful shutdown open forever.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl StoreService {
@@ -26,7 +29,14 @@ impl StoreService {
             store,
             auth,
             started: Instant::now(),
+            stopping: tokio::sync::watch::channel(false).1,
         }
+    }
+
+    /// Ends every WatchRoots stream (UNAVAILABLE) once `stopping` turns true.
+    pub fn with_shutdown(mut self, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stopping = stopping;
+        self
     }
 
     fn proof(&self, proof: &rustorium_core::proof::Proof) -> v1::Proof {
@@ -193,6 +203,7 @@ impl StoreRpc for StoreService {
             Vec::new()
         };
         let mut last_sent = from.checked_sub(1);
+        let mut stopping = self.stopping.clone();
         let stream = async_stream(move |tx| async move {
             for record in backlog {
                 last_sent = Some(record.version);
@@ -200,8 +211,26 @@ impl StoreRpc for StoreService {
                     return;
                 }
             }
+            // A service without a shutdown signal (sender dropped) never stops.
+            let stop = async move {
+                if stopping.wait_for(|stop| *stop).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::pin!(stop);
             loop {
-                match live.recv().await {
+                let received = tokio::select! {
+                    received = live.recv() => received,
+                    () = &mut stop => {
+                        let _ = tx
+                            .send(Err(Status::unavailable(
+                                "server is shutting down; reconnect with from_version",
+                            )))
+                            .await;
+                        return;
+                    }
+                };
+                match received {
                     Ok(record) => {
                         if last_sent.is_some_and(|v| record.version <= v) {
                             continue;
