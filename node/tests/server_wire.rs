@@ -8,7 +8,8 @@
 //! - server reflection (v1) lists `rustorium.v1.Store` and
 //!   `grpc.health.v1.Health` and serves the file that defines the Store;
 //! - gRPC health reports SERVING;
-//! - GET /metrics answers Prometheus text with `rustorium_store_writes_total`.
+//! - GET /metrics answers Prometheus text with `rustorium_store_writes_total`,
+//!   and GET /api/info the node's settings as JSON.
 
 mod common;
 
@@ -331,5 +332,24 @@ async fn grpc_web_reflection_health_and_metrics_over_the_wire() {
         .unwrap_or_else(|| panic!("no rustorium_store_writes_total in:\n{text}"));
     let count: f64 = writes.split_whitespace().last().unwrap().parse().unwrap();
     assert_eq!(count, 1.0, "one put so far: {writes}");
+    assert!(
+        text.contains("rustorium_store_disk_bytes "),
+        "disk gauge is sampled: {text}"
+    );
+
+    // Node info for the dashboard.
+    let info = Request::builder()
+        .method(Method::GET)
+        .uri("/api/info")
+        .header(http::header::HOST, addr.to_string())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (status, _, body) = http1(addr, info).await;
+    assert_eq!(status, StatusCode::OK);
+    let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["backend"], "redb");
+    assert_eq!(info["shards"], 1);
+    assert_eq!(info["version"], 1);
+    assert_eq!(info["keys"], 1);
     node.stop();
 }

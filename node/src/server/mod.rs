@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod config;
+mod info;
 pub mod service;
 mod status;
 
@@ -122,13 +123,20 @@ pub async fn serve(
         get(move || {
             let store = metrics_store.clone();
             async move {
-                let metrics = store.metrics();
-                metrics.sample(metrics.disk_usage.get().max(0) as u64, metrics.cache_hit_ratio.get());
+                store.refresh_metrics();
                 (
                     [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    metrics.render(),
+                    store.metrics().render(),
                 )
             }
+        }),
+    );
+    let info_store = store.clone();
+    router = router.route(
+        "/api/info",
+        get(move || {
+            let store = info_store.clone();
+            async move { axum::Json(info::NodeInfo::of(&store)) }
         }),
     );
     if config.dashboard_dir.is_dir() {

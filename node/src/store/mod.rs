@@ -227,6 +227,13 @@ impl<B: Backend> Store<B> {
         &self.shared.metrics
     }
 
+    /// Samples the gauges (disk, memory, cache hit ratio) now.
+    pub fn refresh_metrics(&self) {
+        self.shared
+            .metrics
+            .sample(self.shared.backend.disk_bytes(), self.shared.cache.hit_ratio());
+    }
+
     pub fn backend_name(&self) -> &'static str {
         self.shared.backend.name()
     }
