@@ -1,0 +1,120 @@
+// The dashboard in a real browser against a real node: a key written through
+// the UI reads back with the "verified in your browser" badge, the tamper
+// demo fails verification with a reason, the charts move after a burst of
+// writes, the page fits a phone-width screen, and the console stays clean.
+// Screenshots go to web-demo/test-artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const artifacts = path.join(root, 'web-demo/test-artifacts');
+const nodeBin =
+  process.env.RUSTORIUM_NODE_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(root, 'target'), 'debug/rustorium-node');
+
+let node;
+let browser;
+let baseUrl;
+const consoleErrors = [];
+const scratch = mkdtempSync(path.join(tmpdir(), 'rustorium-dashboard-'));
+
+before(async () => {
+  assert.ok(existsSync(nodeBin), `build the node first: ${nodeBin} is missing`);
+  assert.ok(existsSync(path.join(root, 'web-demo/dist/index.html')), 'build the dashboard first (web-demo/build.sh)');
+  mkdirSync(artifacts, { recursive: true });
+  node = spawn(nodeBin, ['serve', '--listen', '127.0.0.1:0', '--data', path.join(scratch, 'data'), '--sync-mode', 'none', '--dashboard-dir', path.join(root, 'web-demo/dist')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  baseUrl = await new Promise((resolve, reject) => {
+    let buffer = '';
+    node.stdout.on('data', (chunk) => {
+      buffer += chunk;
+      const match = buffer.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (match) resolve(match[1]);
+    });
+    node.on('exit', (code) => reject(new Error(`node exited early with ${code}`)));
+    setTimeout(() => reject(new Error('node did not start in 30 s')), 30_000);
+  });
+  browser = await chromium.launchPersistentContext(path.join(scratch, 'profile'), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  node?.kill('SIGTERM');
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+async function openDashboard(viewport) {
+  const page = await browser.newPage();
+  await page.setViewportSize(viewport);
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(message.text());
+  });
+  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  await page.goto(baseUrl + '/');
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  return page;
+}
+
+async function throughput(page) {
+  const text = await page.textContent('[data-chart="throughput"] .readout');
+  const match = text.match(/writes\/s: ([0-9.]+)/);
+  return match ? Number(match[1]) : 0;
+}
+
+test('write, read, tamper, charts, phone width', async () => {
+  const page = await openDashboard({ width: 1280, height: 900 });
+  assert.equal(await page.textContent('[data-info="backend"]'), 'redb');
+
+  await page.fill('#key', 'alice');
+  await page.fill('#value', 'one hundred');
+  await page.click('button[data-action="put"]');
+  await page.waitForSelector('#badge[data-verified="true"]');
+  assert.match(await page.textContent('#badge'), /verified in your browser in [0-9.]+ ms/);
+
+  await page.fill('#value', '');
+  await page.click('#get');
+  await page.waitForFunction(() => document.getElementById('result').textContent.includes('alice = one hundred'));
+  assert.match(await page.textContent('#badge'), /verified in your browser/);
+  assert.ok((await page.$$('.proof-svg .sibling, .proof-svg .empty')).length >= 0);
+  await page.waitForFunction(() => Number(document.getElementById('root-version').textContent) >= 1);
+  await page.screenshot({ path: path.join(artifacts, 'verified.png'), fullPage: true });
+
+  await page.click('#tamper-value');
+  await page.waitForFunction(() => document.getElementById('tamper-result').textContent.includes('verification failed'));
+  assert.match(await page.textContent('#tamper-result'), /verification failed: .+/);
+  await page.screenshot({ path: path.join(artifacts, 'tampered.png'), fullPage: true });
+
+  // More keys so the proof has non-empty siblings, then tamper one.
+  await page.click('#burst');
+  await page.waitForFunction(() => document.getElementById('result').textContent.includes('200 verified writes'), null, { timeout: 60_000 });
+  await page.click('#get');
+  await page.waitForSelector('#badge[data-verified="true"]');
+  await page.click('#tamper-sibling');
+  await page.waitForFunction(() => document.getElementById('tamper-result').textContent.includes('verification failed'));
+
+  await page.waitForFunction(
+    () => /writes\/s: [1-9]/.test(document.querySelector('[data-chart="throughput"] .readout').textContent),
+    null,
+    { timeout: 15_000 },
+  );
+  assert.ok((await throughput(page)) > 0, 'the writes/s chart moved after the burst');
+  await page.screenshot({ path: path.join(artifacts, 'charts.png'), fullPage: true });
+
+  const phone = await openDashboard({ width: 390, height: 844 });
+  const overflow = await phone.evaluate(() => document.scrollingElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no horizontal scrolling at phone width (overflow ${overflow}px)`);
+  await phone.screenshot({ path: path.join(artifacts, 'phone.png'), fullPage: true });
+
+  assert.deepEqual(consoleErrors, [], 'no console errors');
+});
