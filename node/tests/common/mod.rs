@@ -71,7 +71,8 @@ impl Node {
             }
         };
         let addr: SocketAddr = first
-            .strip_prefix("rustorium-node listening on http://")
+            .strip_prefix("rustorium-node listening on ")
+            .and_then(|rest| rest.strip_prefix("http://").or_else(|| rest.strip_prefix("https://")))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
