@@ -19,11 +19,55 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
-/// Pruning stops taking stale records once a commit has this many deletes,
-/// so it never stalls writers (a record is always taken whole).
-const PRUNE_ROWS_PER_COMMIT: usize = 16_384;
+/// Stale rows a commit may delete besides its own share, so pruning never
+/// stalls a small write behind a large batch's backlog.
+const PRUNE_ROWS_PER_COMMIT: usize = 1024;
 /// Stale records looked at per commit.
 const PRUNE_RECORDS_PER_COMMIT: usize = 64;
+
+/// Adds the deletes of whole stale records of versions `<= oldest` to
+/// `writes`, stopping before `budget` rows (a record larger than the budget
+/// is taken only when `budget` is 0, by the idle pruner). Returns the rows.
+fn prune<R: BackendReader>(reader: &R, writes: &mut WriteBatch, oldest: u64, budget: usize) -> Result<usize> {
+    let end = (oldest + 1).to_be_bytes();
+    let mut pruned = 0;
+    for (stale_key, list) in reader.range(
+        Table::Stale,
+        std::ops::Bound::Unbounded,
+        std::ops::Bound::Excluded(&end),
+        PRUNE_RECORDS_PER_COMMIT,
+    )? {
+        let entries = stale_entries(&list)?;
+        if budget > 0 && pruned + entries.len() > budget {
+            break;
+        }
+        pruned += entries.len();
+        for (table, key) in entries {
+            writes.delete(table, key.to_vec());
+        }
+        writes.delete(Table::Stale, stale_key);
+        if budget == 0 {
+            break;
+        }
+    }
+    Ok(pruned)
+}
+
+/// Prunes one stale record in a commit of its own; returns whether there was
+/// one. Durability does not matter: a lost prune is redone later.
+fn prune_idle<B: Backend>(shared: &Shared<B>) -> Result<bool> {
+    let head = shared.head();
+    let reader = shared.backend.reader()?;
+    let mut writes = WriteBatch::default();
+    let pruned = prune(&reader, &mut writes, shared.oldest_retained(head.version), 0)?;
+    drop(reader);
+    if writes.deletes.is_empty() {
+        return Ok(false);
+    }
+    shared.backend.commit(writes, false)?;
+    shared.metrics.pruned_rows_total.inc_by(pruned as u64);
+    Ok(true)
+}
 
 /// Parses a stale record: `[table tag][key length: u32 BE][key]...`.
 fn stale_entries(list: &[u8]) -> Result<Vec<(Table, &[u8])>> {
@@ -84,16 +128,35 @@ struct Pending {
 pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
     let config = &shared.config;
     let mut dirty = false;
+    let mut backlog = true;
     let mut last_sync = Instant::now();
     loop {
         let timeout = match config.sync_mode {
             SyncMode::Async if dirty => config.async_flush_interval.saturating_sub(last_sync.elapsed()),
             _ => Duration::from_secs(3600),
         };
-        let first = match commands.recv_timeout(timeout) {
+        // Idle: clear the pruning backlog one record at a time, between writers.
+        let first = match commands.try_recv() {
             Ok(command) => Some(command),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) if backlog => {
+                match prune_idle(&shared) {
+                    Ok(more) => {
+                        backlog = more;
+                        dirty |= more;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "idle pruning failed");
+                        backlog = false;
+                    }
+                }
+                continue;
+            }
+            Err(TryRecvError::Empty) => match commands.recv_timeout(timeout) {
+                Ok(command) => Some(command),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
         };
         let mut batch = Vec::new();
         let mut syncs = Vec::new();
@@ -131,6 +194,7 @@ pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
         }
         if !batch.is_empty() {
             commit_and_answer(&shared, batch);
+            backlog = true;
             dirty = config.sync_mode != SyncMode::Full;
         }
         let flush_due =
@@ -297,25 +361,10 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
     }
 
     // Rows that went stale at or before the oldest retained version are no
-    // longer read by anyone: delete them, a bounded number per commit.
-    let oldest = shared.oldest_retained(version);
-    let prune_end = (oldest + 1).to_be_bytes();
-    let mut pruned = 0;
-    for (stale_key, list) in reader.range(
-        Table::Stale,
-        std::ops::Bound::Unbounded,
-        std::ops::Bound::Excluded(&prune_end),
-        PRUNE_RECORDS_PER_COMMIT,
-    )? {
-        if pruned >= PRUNE_ROWS_PER_COMMIT {
-            break;
-        }
-        for (table, key) in stale_entries(&list)? {
-            writes.delete(table, key.to_vec());
-            pruned += 1;
-        }
-        writes.delete(Table::Stale, stale_key);
-    }
+    // longer read by anyone. A commit removes about as many as it makes
+    // stale, so pruning keeps pace; an idle committer clears the rest.
+    let budget = PRUNE_ROWS_PER_COMMIT.max(2 * latest.len() + update.pages.len());
+    let pruned = prune(&reader, &mut writes, shared.oldest_retained(version), budget)?;
     drop(reader);
 
     let adding = writes.bytes();

@@ -76,12 +76,30 @@ impl PageCache {
             return;
         }
         if state.entries.len() >= self.capacity {
-            state.entries.retain(|id, _| id.depth() < PINNED_DEPTH);
+            self.evict(&mut state);
             if state.entries.len() >= self.capacity {
                 return;
             }
         }
         state.entries.insert(id, (written, page));
+    }
+
+    /// Drops the deepest cached levels until a tenth of the room is free:
+    /// a deep page is on few paths, an upper one on many.
+    fn evict(&self, state: &mut CacheState) {
+        let target = self.capacity - self.capacity / 10;
+        while state.entries.len() > target {
+            let Some(deepest) = state
+                .entries
+                .keys()
+                .map(PageId::depth)
+                .filter(|d| *d >= PINNED_DEPTH)
+                .max()
+            else {
+                return;
+            };
+            state.entries.retain(|id, _| id.depth() != deepest);
+        }
     }
 
     /// Records the pages of the commit that made `version` current.
@@ -92,7 +110,7 @@ impl PageCache {
             state.entries.insert(*id, (version, page.clone().map(Arc::new)));
         }
         if state.entries.len() > self.capacity {
-            state.entries.retain(|id, _| id.depth() < PINNED_DEPTH);
+            self.evict(&mut state);
         }
     }
 
