@@ -37,3 +37,9 @@ cargo test --workspace --locked
 
 log "fuzz smoke (every cargo-fuzz target, ${FUZZ_SECONDS:-10} s each)"
 FUZZ_NICE=0 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
+
+log "WASM client: build, wasm-bindgen-test in Node and Chromium, JS tests"
+./wasm-client/test.sh
+
+log "dashboard: Playwright in Debian's Chromium against a real node"
+./web-demo/test.sh
