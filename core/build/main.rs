@@ -14,21 +14,27 @@ const FULL_ROUNDS: usize = 8;
 /// circomlib's partial-round counts for widths 2..=17.
 const PARTIAL_ROUNDS: [usize; 16] = [56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68];
 
-fn literal(x: &Fr) -> String {
+/// Montgomery limbs, the form the permutation computes on.
+fn limbs(x: &Fr) -> String {
     let limbs = (x.0).0;
     format!(
-        "fr([0x{:016x}, 0x{:016x}, 0x{:016x}, 0x{:016x}])",
+        "[0x{:016x}, 0x{:016x}, 0x{:016x}, 0x{:016x}]",
         limbs[0], limbs[1], limbs[2], limbs[3]
     )
 }
 
-fn vector(v: &[Fr]) -> String {
-    let items: Vec<String> = v.iter().map(literal).collect();
+/// An arkworks `Fr`, for the test tables.
+fn literal(x: &Fr) -> String {
+    format!("fr({})", limbs(x))
+}
+
+fn vector_with(v: &[Fr], item: fn(&Fr) -> String) -> String {
+    let items: Vec<String> = v.iter().map(item).collect();
     format!("[{}]", items.join(", "))
 }
 
-fn rows(m: &[Vec<Fr>]) -> String {
-    let items: Vec<String> = m.iter().map(|r| vector(r)).collect();
+fn rows_with(m: &[Vec<Fr>], item: fn(&Fr) -> String) -> String {
+    let items: Vec<String> = m.iter().map(|r| vector_with(r, item)).collect();
     format!("[{}]", items.join(",\n    "))
 }
 
@@ -48,26 +54,28 @@ fn main() {
              first_full_constants: &{},\n\
              pre_sparse: {},\n\
              partial_constants: &{},\n\
-             sparse_rows: &{},\n\
-             sparse_columns: &{},\n\
+             partial_rows: &{},\n\
+             partial_columns: &{},\n\
+             partial_scale: {},\n\
              last_full_constants: &{},\n\
              mds: {},\n\
              }};\n",
-            rows(&opt.first_full_constants),
-            rows(&opt.pre_sparse),
-            vector(&opt.partial_constants),
-            rows(&opt.sparse_rows),
-            rows(&opt.sparse_columns),
-            rows(&opt.last_full_constants),
-            rows(&opt.mds),
+            rows_with(&opt.first_full_constants, limbs),
+            rows_with(&opt.pre_sparse, limbs),
+            vector_with(&opt.partial_constants, limbs),
+            rows_with(&opt.partial_rows, limbs),
+            rows_with(&opt.partial_columns, limbs),
+            limbs(&opt.partial_scale),
+            rows_with(&opt.last_full_constants, limbs),
+            rows_with(&opt.mds, limbs),
         );
         let _ = writeln!(
             out,
             "#[cfg(test)]\npub(crate) static PLAIN_MDS_{width}: [[Fr; {width}]; {width}] = {};\n\
              #[cfg(test)]\npub(crate) static PLAIN_CONSTANTS_{width}: [Fr; {}] = {};\n",
-            rows(&mds),
+            rows_with(&mds, literal),
             constants.len(),
-            vector(&constants),
+            vector_with(&constants, literal),
         );
     }
     let path =

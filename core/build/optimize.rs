@@ -8,8 +8,9 @@
 //!    and `S` sparse. `D` commutes with a partial round and is folded into the
 //!    previous round's matrix, walking backwards; what is left multiplies the
 //!    MDS of the last full round of the first half (`pre_sparse`).
-//!
-//! A partial round then costs `2t - 1` multiplications instead of `t^2`.
+//!    A partial round then costs `2t - 1` multiplications instead of `t^2`.
+//! 3. The partial rounds are rewritten in the coordinates the permutation
+//!    tracks (see `track`): `2t - 2` multiplications in `t - 1` reductions.
 
 use ark_bn254::Fr;
 use ark_ff::{Field, Zero};
@@ -18,12 +19,16 @@ pub type Matrix = Vec<Vec<Fr>>;
 
 pub struct Optimized {
     pub first_full_constants: Vec<Vec<Fr>>,
+    /// Ends in the tracked coordinates of the first partial round.
     pub pre_sparse: Matrix,
+    /// Per partial round, in tracked coordinates (see `track`): `c / l_r`.
     pub partial_constants: Vec<Fr>,
-    /// Per partial round: row 0 of the sparse matrix, `[a00, w_1 .. w_{t-1}]`.
-    pub sparse_rows: Vec<Vec<Fr>>,
-    /// Per partial round: column 0 below the diagonal, `[0, v_1 .. v_{t-1}]`.
-    pub sparse_columns: Vec<Vec<Fr>>,
+    /// Per partial round: `[gamma, alpha, beta_2 .. beta_{t-1}]`.
+    pub partial_rows: Vec<Vec<Fr>>,
+    /// Per partial round: `[0, 0, delta_2 .. delta_{t-1}]`.
+    pub partial_columns: Vec<Vec<Fr>>,
+    /// `l_R`: the first coordinate after the partial rounds is `l_R y`.
+    pub partial_scale: Fr,
     pub last_full_constants: Vec<Vec<Fr>>,
     pub mds: Matrix,
 }
@@ -80,6 +85,69 @@ fn invert(m: &Matrix) -> Matrix {
     inv
 }
 
+/// Rewrites the sparse partial rounds in the coordinates the permutation
+/// tracks, so that a round is
+///
+/// ```text
+/// z = (y + c')^5,  y' = z + u_1,
+/// u_1' = gamma z + alpha u_1 + sum_{j >= 2} beta_j u_j,  u_j' = u_j + delta_j z (j >= 2):
+/// ```
+///
+/// `2t - 2` multiplications (`2t - 1` in the sparse form) and `t - 1` modular
+/// reductions, since the row's dot product is a tracked coordinate. With
+/// `l_0 = 1`, `l_{r+1} = a_r l_r^5`, `m_r = l_{r+1}` and `m_R = 1` (`R`
+/// rounds), the coordinates before round `r` are
+///
+/// ```text
+/// y = s_0 / l_r,  u_1 = (w_r . s) / m_r,  u_j = s_j (j >= 2),
+/// ```
+///
+/// where round `r` of the sparse form is `x = (s_0 + c)^5`,
+/// `s_0' = a_r x + w_r . s`, `s' = s + v_r x` (`s = [s_1 .. s_{t-1}]`), and
+/// `w_R = e_1`, so that after the last round `u_1 = s_1`. Then `x = l_r^5 z`,
+/// `s_0' = a_r l_r^5 z + m_r u_1 = l_{r+1} (z + u_1)`, and `w_{r+1} . s'` is
+/// `w_{r+1} . s + (w_{r+1} . v_r) x`, with `w_{r+1} . s` written in `w_r . s`
+/// and the `s_j` by eliminating `s_1` (so `w_{r,1}` must not vanish).
+///
+/// Rewrites `pre_sparse` to produce `u_1` and returns `l_R`.
+fn track(constants: &mut [Fr], rows: &mut [Vec<Fr>], columns: &mut [Vec<Fr>], pre_sparse: &mut Matrix) -> Fr {
+    let rounds = rows.len();
+    let width = pre_sparse.len();
+    let mut l = vec![Fr::from(1u64)];
+    for (r, row) in rows.iter().enumerate() {
+        l.push(row[0] * l[r].pow([5u64]));
+    }
+    let m = |r: usize| if r < rounds { l[r + 1] } else { Fr::from(1u64) };
+    let inverse = |x: Fr| x.inverse().expect("scales are products of non-zero entries");
+    // w[r][k] is the coefficient of s_{k+1}.
+    let mut w: Vec<Vec<Fr>> = rows.iter().map(|row| row[1..].to_vec()).collect();
+    let mut e1 = vec![Fr::zero(); width - 1];
+    e1[0] = Fr::from(1u64);
+    w.push(e1);
+
+    let first: Vec<Fr> = (0..width)
+        .map(|j| (1..width).map(|k| w[0][k - 1] * pre_sparse[k][j]).sum::<Fr>() * inverse(m(0)))
+        .collect();
+    pre_sparse[1] = first;
+
+    for r in 0..rounds {
+        let l5 = l[r].pow([5u64]);
+        let v = &columns[r][1..];
+        assert!(!w[r][0].is_zero(), "the partial row's first weight is non-zero");
+        let alpha = w[r + 1][0] * inverse(w[r][0]);
+        let gamma: Fr = w[r + 1].iter().zip(v).map(|(w, v)| *w * v).sum();
+        let next = inverse(m(r + 1));
+        let mut row = vec![gamma * l5 * next, alpha * m(r) * next];
+        row.extend((1..width - 1).map(|k| (w[r + 1][k] - alpha * w[r][k]) * next));
+        let mut column = vec![Fr::zero(), Fr::zero()];
+        column.extend(columns[r][2..].iter().map(|v| *v * l5));
+        rows[r] = row;
+        columns[r] = column;
+        constants[r] *= inverse(l[r]);
+    }
+    l[rounds]
+}
+
 pub fn optimize(width: usize, full_rounds: usize, partial_rounds: usize, constants: &[Fr], mds: &Matrix) -> Optimized {
     let half = full_rounds / 2;
     let mut rounds: Vec<Vec<Fr>> = constants.chunks(width).map(<[Fr]>::to_vec).collect();
@@ -121,12 +189,22 @@ pub fn optimize(width: usize, full_rounds: usize, partial_rounds: usize, constan
         acc = mul_matrices(&diag, mds);
     }
 
+    let mut partial_constants: Vec<Fr> = rounds[half..half + partial_rounds].iter().map(|c| c[0]).collect();
+    let mut pre_sparse = acc;
+    let partial_scale = track(
+        &mut partial_constants,
+        &mut sparse_rows,
+        &mut sparse_columns,
+        &mut pre_sparse,
+    );
+
     Optimized {
         first_full_constants: rounds[..half].to_vec(),
-        pre_sparse: acc,
-        partial_constants: rounds[half..half + partial_rounds].iter().map(|c| c[0]).collect(),
-        sparse_rows,
-        sparse_columns,
+        pre_sparse,
+        partial_constants,
+        partial_rows: sparse_rows,
+        partial_columns: sparse_columns,
+        partial_scale,
         last_full_constants: rounds[half + partial_rounds..].to_vec(),
         mds: mds.clone(),
     }

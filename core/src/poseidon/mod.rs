@@ -7,10 +7,13 @@
 //! 66, 60, 65, 70, 60, 64, 68]` for `t = 2..=17`.
 //!
 //! The permutation runs in the optimized form (sparse partial-round matrices,
-//! constants folded to one per partial round), on a stack array, with no heap
-//! allocation. The constants are produced by the build script from the Grain
-//! LFSR of the Poseidon paper.
+//! constants folded to one per partial round, the partial rounds rewritten in
+//! the coordinates they are computed in), on a stack array, with no heap
+//! allocation, in its own Montgomery arithmetic with lazy reduction
+//! (`montgomery.rs`). The constants are produced by the build script from the
+//! Grain LFSR of the Poseidon paper.
 
+mod montgomery;
 mod permutation;
 
 use crate::field::Fr;
@@ -19,9 +22,13 @@ use permutation::{Parameters, permute};
 #[expect(clippy::unreadable_literal, reason = "generated Montgomery limbs")]
 mod constants {
     use super::Parameters;
+    #[cfg(test)]
     use crate::field::Fr;
+    #[cfg(test)]
     use ark_ff::BigInt;
 
+    /// The test tables are arkworks elements; the permutation's are limbs.
+    #[cfg(test)]
     const fn fr(limbs: [u64; 4]) -> Fr {
         Fr::new_unchecked(BigInt::new(limbs))
     }
@@ -105,8 +112,11 @@ mod tests {
     //! reference sage script), and the optimized permutation must equal the
     //! plain one round by round for every width.
     use super::*;
-    use ark_ff::Field;
+    use alloc::vec;
+    use ark_ff::{Field, UniformRand};
     use light_poseidon::parameters::bn254_x5::get_poseidon_parameters;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
 
     fn plain_permutation<const T: usize>(
         constants: &[Fr],
@@ -150,14 +160,20 @@ mod tests {
                     assert_eq!(row.as_slice(), &constants::$mds[i][..], "mds row {i}, width {}", $t);
                 }
             }
-            let mut plain = [Fr::from(0u64); $t];
-            for (i, s) in plain.iter_mut().enumerate() {
-                *s = Fr::from(i as u64 * 7 + 3);
+            // A small state, the largest one, and random ones: the lazy
+            // reduction's bounds are width-dependent.
+            let mut rng = StdRng::seed_from_u64($t);
+            let mut states = vec![
+                core::array::from_fn(|i| Fr::from(i as u64 * 7 + 3)),
+                [-Fr::from(1u64); $t],
+            ];
+            states.extend((0..8).map(|_| core::array::from_fn(|_| Fr::rand(&mut rng))));
+            for mut plain in states {
+                let mut fast = plain;
+                plain_permutation(&constants::$consts, &constants::$mds, partial, &mut plain);
+                permute(&constants::$params, &mut fast);
+                assert_eq!(plain, fast, "optimized permutation, width {}", $t);
             }
-            let mut fast = plain;
-            plain_permutation(&constants::$consts, &constants::$mds, partial, &mut plain);
-            permute(&constants::$params, &mut fast);
-            assert_eq!(plain, fast, "optimized permutation, width {}", $t);
         }};
     }
 
