@@ -13,7 +13,13 @@
 //! (`montgomery.rs`). The constants are produced by the build script from the
 //! Grain LFSR of the Poseidon paper.
 
+#[cfg(target_arch = "wasm32")]
+#[path = "ark_arith.rs"]
+mod arith;
+#[cfg(not(target_arch = "wasm32"))]
 mod montgomery;
+#[cfg(not(target_arch = "wasm32"))]
+use montgomery as arith;
 mod permutation;
 
 use crate::field::Fr;

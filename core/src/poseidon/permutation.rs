@@ -11,7 +11,7 @@
 //! whole (its second argument), at most `R - p = 4.29 p`; and at most four
 //! constant multipliers per [`sum_of_products`] (`5p < R`).
 
-use super::montgomery::{Limbs, add, from_fr, mul, reduce, square, sum_of_products, to_fr};
+use super::arith::{Limbs, add, from_fr, mul, reduce, square, sum_of_products, to_fr};
 use crate::field::Fr;
 
 /// Round constants and matrices of one width, in the optimized form produced
