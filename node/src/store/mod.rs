@@ -254,12 +254,7 @@ impl<B: Backend> Store<B> {
         if key.len() > max {
             return Err(StoreError::KeyTooLarge { got: key.len(), max });
         }
-        match self.shared.config.key_mode {
-            KeyMode::Bytes => Ok(bytes_to_field(key)),
-            KeyMode::Field => {
-                fr_from_le_bytes(key).map_err(|source| StoreError::NotAFieldElement { what: "key", source })
-            }
-        }
+        self.leaf_element("key", key)
     }
 
     /// Maps a value to its leaf value, checking limits and (field mode) encoding.
@@ -268,11 +263,13 @@ impl<B: Backend> Store<B> {
         if value.len() > max {
             return Err(StoreError::ValueTooLarge { got: value.len(), max });
         }
+        self.leaf_element("value", value)
+    }
+
+    fn leaf_element(&self, what: &'static str, bytes: &[u8]) -> Result<Fr> {
         match self.shared.config.key_mode {
-            KeyMode::Bytes => Ok(bytes_to_field(value)),
-            KeyMode::Field => {
-                fr_from_le_bytes(value).map_err(|source| StoreError::NotAFieldElement { what: "value", source })
-            }
+            KeyMode::Bytes => Ok(bytes_to_field(bytes)),
+            KeyMode::Field => fr_from_le_bytes(bytes).map_err(|source| StoreError::NotAFieldElement { what, source }),
         }
     }
 
