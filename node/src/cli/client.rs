@@ -201,6 +201,52 @@ pub fn verify_wire_proof(
     Ok((root, proof))
 }
 
+/// A read answer (Get or GetProof) as the wire states it.
+#[derive(Debug)]
+pub struct WireRead<'a> {
+    pub call: &'static str,
+    pub found: bool,
+    pub value: &'a [u8],
+    pub proof: Option<&'a v1::Proof>,
+    pub root: &'a [u8],
+    pub version: u64,
+}
+
+/// Checks a read answer: it is for the version asked (when one was), its
+/// value is a leaf element, its proof verifies under its root, and that root
+/// is the trusted one (when given). Returns the root, the proof and the
+/// value's leaf element.
+pub fn verify_read(
+    read: WireRead<'_>,
+    asked_version: Option<u64>,
+    key: &Fr,
+    params: &StoreParams,
+    trusted: Option<&Fr>,
+) -> Result<(Fr, Proof, Option<Fr>), CliError> {
+    let call = read.call;
+    if let Some(asked) = asked_version
+        && read.version != asked
+    {
+        return Err(CliError::verification(format!(
+            "asked for version {asked}, the server answered for version {}",
+            read.version
+        )));
+    }
+    // A server claiming a value that is not a leaf element (field mode)
+    // cannot be proven, so that is a verification failure too.
+    let value = if read.found {
+        Some(
+            crate::cli::encoding::leaf_field(params.key_mode, "value", read.value)
+                .map_err(|_| CliError::verification(format!("{call} returned a value that is not a field element")))?,
+        )
+    } else {
+        None
+    };
+    let (root, proof) = verify_wire_proof(call, read.proof, read.root, key, value.as_ref(), params.max_levels)?;
+    require_trusted_root(&root, trusted)?;
+    Ok((root, proof, value))
+}
+
 /// Requires `root` to be the trusted root, when one is given.
 pub fn require_trusted_root(root: &Fr, trusted: Option<&Fr>) -> Result<(), CliError> {
     match trusted {

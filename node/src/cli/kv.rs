@@ -1,7 +1,7 @@
 //! `rustorium put | get | del | root`: single-key reads and writes, each
 //! verified against the root the server returns before anything is printed.
 
-use super::client::{Client, require_trusted_root, verify_wire_proof};
+use super::client::{Client, WireRead, verify_read, verify_wire_proof};
 use super::encoding::{Encoding, key_mode_name, leaf_field, parse_root, root_hex};
 use super::error::CliError;
 use rustorium_core::Fr;
@@ -117,33 +117,15 @@ pub async fn get(client: &mut Client, encoding: Encoding, args: &GetArgs, out: &
         .await
         .map_err(|s| CliError::rpc("Get", &s))?
         .into_inner();
-    if let Some(at) = args.at_version
-        && answer.version != at
-    {
-        return Err(CliError::verification(format!(
-            "asked for version {at}, the server answered for version {}",
-            answer.version
-        )));
-    }
-    // The value's field element: a server claiming a value that is not one
-    // (field mode) cannot be proven, so that is a verification failure too.
-    let value_field = if answer.found {
-        Some(
-            leaf_field(params.key_mode, "value", &answer.value)
-                .map_err(|_| CliError::verification("Get returned a value that is not a field element"))?,
-        )
-    } else {
-        None
+    let read = WireRead {
+        call: "Get",
+        found: answer.found,
+        value: &answer.value,
+        proof: answer.proof.as_ref(),
+        root: &answer.root,
+        version: answer.version,
     };
-    let (root, _) = verify_wire_proof(
-        "Get",
-        answer.proof.as_ref(),
-        &answer.root,
-        &key_field,
-        value_field.as_ref(),
-        params.max_levels,
-    )?;
-    require_trusted_root(&root, trusted.as_ref())?;
+    let (root, _, _) = verify_read(read, args.at_version, &key_field, &params, trusted.as_ref())?;
     if answer.found {
         writeln!(out, "value: {}", encoding.encode("value", &answer.value)?)?;
     } else {

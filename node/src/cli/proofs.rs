@@ -2,7 +2,7 @@
 //! circom `SMTVerifier` inputs) and `rustorium verify` (a saved proof file
 //! against a root the user trusts, offline).
 
-use super::client::{Client, require_trusted_root, verify_wire_proof};
+use super::client::{Client, WireRead, verify_read};
 use super::encoding::{Encoding, leaf_field, parse_root, root_hex};
 use super::error::CliError;
 use crate::store::KeyMode;
@@ -106,29 +106,15 @@ pub async fn proof(
         .await
         .map_err(|s| CliError::rpc("GetProof", &s))?
         .into_inner();
-    if answer.version != version {
-        return Err(CliError::verification(format!(
-            "asked for version {version}, the server answered for version {}",
-            answer.version
-        )));
-    }
-    let value_field = if answer.found {
-        Some(
-            leaf_field(params.key_mode, "value", &answer.value)
-                .map_err(|_| CliError::verification("GetProof returned a value that is not a field element"))?,
-        )
-    } else {
-        None
+    let read = WireRead {
+        call: "GetProof",
+        found: answer.found,
+        value: &answer.value,
+        proof: answer.proof.as_ref(),
+        root: &answer.root,
+        version: answer.version,
     };
-    let (root, proof) = verify_wire_proof(
-        "GetProof",
-        answer.proof.as_ref(),
-        &answer.root,
-        &key_field,
-        value_field.as_ref(),
-        params.max_levels,
-    )?;
-    require_trusted_root(&root, trusted.as_ref())?;
+    let (root, proof, value_field) = verify_read(read, Some(version), &key_field, &params, trusted.as_ref())?;
     match args.format {
         ProofFormat::Iden3Json => {
             let json = serde_json::to_string_pretty(&Iden3ProofJson::from(&proof))
