@@ -319,7 +319,13 @@ impl<B: Backend> Store<B> {
             key: key.to_vec(),
             value: value.to_vec(),
         })?;
+        self.commit_one_with_proof(op).await
+    }
+
+    /// Commits one prepared op and returns its proof against the new root.
+    async fn commit_one_with_proof(&self, op: PreparedOp) -> Result<WriteResult> {
         let field = fr_to_le_bytes(&op.key_field);
+        let key = op.key.clone();
         let committed = self.submit(vec![op], true).await?;
         let lookup = committed
             .proofs
@@ -332,7 +338,7 @@ impl<B: Backend> Store<B> {
             "write committed"
         );
         Ok(WriteResult {
-            existed: committed.existed.contains(key),
+            existed: committed.existed.contains(&key),
             proof: lookup.proof.clone(),
             root: committed.root,
             version: committed.version,
@@ -352,19 +358,7 @@ impl<B: Backend> Store<B> {
     /// Deletes `key` (a no-op when absent); returns the proof of its absence.
     pub async fn delete(&self, key: &[u8]) -> Result<WriteResult> {
         let op = self.prepare(&BatchOp::Delete { key: key.to_vec() })?;
-        let field = fr_to_le_bytes(&op.key_field);
-        let committed = self.submit(vec![op], true).await?;
-        let lookup = committed
-            .proofs
-            .get(&field)
-            .ok_or_else(|| StoreError::Corrupt("committer returned no proof".into()))?;
-        Ok(WriteResult {
-            existed: committed.existed.contains(key),
-            proof: lookup.proof.clone(),
-            root: committed.root,
-            version: committed.version,
-            timestamp: committed.timestamp,
-        })
+        self.commit_one_with_proof(op).await
     }
 
     /// Puts and deletes committed atomically as one version.
