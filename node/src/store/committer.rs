@@ -4,7 +4,7 @@
 //! record in one backend transaction, and answers every writer against the new
 //! root. It is the only writer, so the tree state needs no lock of its own.
 
-use crate::store::backend::{Backend, BackendReader, Table, WriteBatch};
+use crate::store::backend::{Backend, BackendErrorKind, BackendReader, Table, WriteBatch};
 use crate::store::config::SyncMode;
 use crate::store::error::{Result, StoreError};
 use crate::store::keys::{RootRecord, escape_key, versioned};
@@ -19,6 +19,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
+/// Times a commit is re-applied after losing to another writer (or after a
+/// transient backend failure) before its writers get the error.
+const COMMIT_RETRIES: u32 = 8;
 /// Stale rows a commit may delete besides its own share, so pruning never
 /// stalls a small write behind a large batch's backlog.
 const PRUNE_ROWS_PER_COMMIT: usize = 1024;
@@ -228,7 +231,30 @@ fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
     let _guard = span.enter();
     let started = Instant::now();
     let want_proofs = batch.iter().any(|p| p.want_proofs);
-    match commit(shared, &batch, want_proofs) {
+    let mut retries = 0;
+    let outcome = loop {
+        match commit(shared, &batch, want_proofs) {
+            Err(StoreError::Backend(error)) if error.kind != BackendErrorKind::Other && retries < COMMIT_RETRIES => {
+                // Another writer won this version, or a transient failure
+                // left nothing behind: re-apply on the latest head.
+                retries += 1;
+                shared.metrics.commit_retries_total.inc();
+                tracing::debug!(%error, retries, "re-applying a commit");
+                std::thread::sleep(Duration::from_millis(u64::from(retries) * 2));
+                match shared
+                    .backend
+                    .reader()
+                    .map_err(StoreError::from)
+                    .and_then(|r| shared.adopt_latest(&r))
+                {
+                    Ok(_) => continue,
+                    Err(error) => break Err(error),
+                }
+            }
+            outcome => break outcome,
+        }
+    };
+    match outcome {
         Ok(committed) => {
             shared.metrics.commit_latency.observe(started.elapsed().as_secs_f64());
             let committed = Arc::new(committed);
@@ -355,6 +381,7 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
         keys,
     };
     writes.put(Table::Roots, version.to_be_bytes().to_vec(), record.encode());
+    writes.advances_to = Some(version);
 
     if !stale_rows.is_empty() {
         writes.put(Table::Stale, version.to_be_bytes().to_vec(), stale_rows);
@@ -402,9 +429,7 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
     });
     // No subscriber is fine; a slow one sees `Lagged`.
     let _ = shared.roots.send(record);
-    shared
-        .metrics
-        .sample(shared.backend.disk_bytes(), shared.cache.hit_ratio());
+    shared.sample_metrics();
     tracing::debug!(
         version,
         rows,

@@ -24,6 +24,14 @@ pub struct StorageMetrics {
     pub stored_bytes_total: IntCounter,
     pub compression_ratio: Gauge,
     pub version: IntGauge,
+    /// Commits re-applied because another writer won or a transient failure.
+    pub commit_retries_total: IntCounter,
+    /// Versions committed by other nodes that this node adopted.
+    pub adopted_versions_total: IntCounter,
+    /// Hit ratio of the backend's own cache (the hybrid backend's Redb).
+    pub backend_cache_hit_ratio: Gauge,
+    pub backend_cache_hits: IntGauge,
+    pub backend_cache_misses: IntGauge,
     value_bytes_in: IntCounter,
     value_bytes_stored: IntCounter,
 }
@@ -127,6 +135,41 @@ impl StorageMetrics {
                 )
             ),
             version: register!(registry, IntGauge::new("rustorium_store_version", "Current version")),
+            commit_retries_total: register!(
+                registry,
+                IntCounter::new(
+                    "rustorium_store_commit_retries_total",
+                    "Commits re-applied after a conflict with another writer or a transient backend failure"
+                )
+            ),
+            adopted_versions_total: register!(
+                registry,
+                IntCounter::new(
+                    "rustorium_store_adopted_versions_total",
+                    "Times this node adopted a newer head committed by another node"
+                )
+            ),
+            backend_cache_hit_ratio: register!(
+                registry,
+                Gauge::new(
+                    "rustorium_backend_cache_hit_ratio",
+                    "Hit ratio of the hybrid backend's local Redb cache (1 without one)"
+                )
+            ),
+            backend_cache_hits: register!(
+                registry,
+                IntGauge::new(
+                    "rustorium_backend_cache_hits",
+                    "Lookups the hybrid backend's local cache answered"
+                )
+            ),
+            backend_cache_misses: register!(
+                registry,
+                IntGauge::new(
+                    "rustorium_backend_cache_misses",
+                    "Lookups the hybrid backend sent to TiKV"
+                )
+            ),
             value_bytes_in: IntCounter::with_opts(Opts::new("value_bytes_in", "internal")).expect("valid"),
             value_bytes_stored: IntCounter::with_opts(Opts::new("value_bytes_stored", "internal")).expect("valid"),
             registry,
@@ -141,6 +184,16 @@ impl StorageMetrics {
     }
 
     /// Refreshes the gauges that are sampled rather than counted.
+    /// Samples the backend cache's counters (`None`: the backend has none).
+    pub fn sample_backend_cache(&self, counts: Option<(u64, u64)>) {
+        let (hits, misses) = counts.unwrap_or((0, 0));
+        self.backend_cache_hits.set(hits as i64);
+        self.backend_cache_misses.set(misses as i64);
+        let total = hits + misses;
+        self.backend_cache_hit_ratio
+            .set(if total == 0 { 1.0 } else { hits as f64 / total as f64 });
+    }
+
     pub fn sample(&self, disk_bytes: u64, cache_hit_ratio: f64) {
         self.disk_usage.set(disk_bytes as i64);
         self.cache_hit_ratio.set(cache_hit_ratio);

@@ -108,6 +108,8 @@ pub(crate) struct Shared<B: Backend> {
     pub metrics: StorageMetrics,
     pub roots: tokio::sync::broadcast::Sender<RootRecord>,
     head: RwLock<Head>,
+    /// When the head was last checked against a shared backend.
+    head_checked: std::sync::Mutex<Instant>,
 }
 
 impl<B: Backend> Shared<B> {
@@ -115,8 +117,48 @@ impl<B: Backend> Shared<B> {
         *self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Makes `head` current unless a newer one already is (another node's
+    /// commit adopted meanwhile).
     pub fn set_head(&self, head: Head) {
-        *self.head.write().unwrap_or_else(std::sync::PoisonError::into_inner) = head;
+        let mut current = self.head.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if head.version > current.version {
+            *current = head;
+        }
+    }
+
+    /// Samples the gauges that depend on the backend and the caches.
+    pub fn sample_metrics(&self) {
+        self.metrics.sample(self.backend.disk_bytes(), self.cache.hit_ratio());
+        self.metrics.sample_backend_cache(self.backend.cache_counts());
+    }
+
+    /// Adopts the latest root record in `reader` if another writer made it
+    /// newer than the head: the page cache (which holds the latest pages as
+    /// of the head) starts over at that version. Returns whether it moved.
+    pub fn adopt_latest<R: BackendReader>(&self, reader: &R) -> Result<bool> {
+        let Some((_, record)) = reader.last_in(Table::Roots, &0u64.to_be_bytes(), &u64::MAX.to_be_bytes())? else {
+            return Err(StoreError::Corrupt("no root record".into()));
+        };
+        let record = RootRecord::decode(&record)?;
+        let mut head = self.head.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if record.version <= head.version {
+            return Ok(false);
+        }
+        let tree = SparseMerkleTree::with_root::<StoreError>(record.root, self.config.max_levels)
+            .map_err(|e| StoreError::Tree(e.to_string()))?;
+        self.cache.reset(record.version);
+        *head = Head {
+            tree,
+            version: record.version,
+            timestamp_nanos: record.timestamp_nanos,
+            keys: record.keys,
+        };
+        drop(head);
+        self.metrics.version.set(record.version as i64);
+        self.metrics.adopted_versions_total.inc();
+        tracing::debug!(version = record.version, "adopted another writer's head");
+        let _ = self.roots.send(record);
+        Ok(true)
     }
 
     /// The oldest version still readable once `version` is current.
@@ -127,7 +169,25 @@ impl<B: Backend> Shared<B> {
     /// The head and a snapshot that holds at least the head's version: the
     /// committer replaces the head only after its commit, and never runs two
     /// commits ahead of a reader that holds the head lock.
+    ///
+    /// On a shared backend, a head older than the backend's refresh
+    /// interval is first checked against the latest root record, so reads
+    /// see other nodes' commits within that interval.
     fn snapshot(&self) -> Result<(Head, B::Reader)> {
+        if let Some(interval) = self.backend.shared() {
+            let mut checked = self
+                .head_checked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if checked.elapsed() >= interval {
+                let reader = self.backend.reader()?;
+                self.adopt_latest(&reader)?;
+                *checked = Instant::now();
+                drop(checked);
+                let guard = self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                return Ok((*guard, reader));
+            }
+        }
         let guard = self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let reader = self.backend.reader()?;
         Ok((*guard, reader))
@@ -199,6 +259,7 @@ impl<B: Backend> Store<B> {
             metrics: StorageMetrics::new(),
             roots: tokio::sync::broadcast::channel(1024).0,
             head: RwLock::new(head),
+            head_checked: std::sync::Mutex::new(Instant::now()),
             backend,
             config,
             codec,
@@ -229,9 +290,7 @@ impl<B: Backend> Store<B> {
 
     /// Samples the gauges (disk, memory, cache hit ratio) now.
     pub fn refresh_metrics(&self) {
-        self.shared
-            .metrics
-            .sample(self.shared.backend.disk_bytes(), self.shared.cache.hit_ratio());
+        self.shared.sample_metrics();
     }
 
     pub fn backend_name(&self) -> &'static str {

@@ -59,7 +59,10 @@ impl PageCache {
     fn lookup(&self, id: &PageId, version: u64) -> Option<(u64, Option<Arc<Page>>)> {
         let state = self.lock();
         match state.entries.get(id) {
-            Some((written, page)) if *written <= version => {
+            // Latest as of `current_version`: it is the page as of any
+            // version from `written` up to that, not beyond (another
+            // writer may have rewritten it since).
+            Some((written, page)) if *written <= version && version <= state.current_version => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 Some((*written, page.clone()))
             }
@@ -102,9 +105,20 @@ impl PageCache {
         }
     }
 
+    /// Forgets every page: another writer's commits made `version` current.
+    pub fn reset(&self, version: u64) {
+        let mut state = self.lock();
+        state.current_version = version;
+        state.entries.clear();
+    }
+
     /// Records the pages of the commit that made `version` current.
     pub fn committed(&self, version: u64, pages: &[(PageId, Option<Page>)]) {
         let mut state = self.lock();
+        if version <= state.current_version {
+            // Another writer's newer head was adopted meanwhile.
+            return;
+        }
         state.current_version = version;
         for (id, page) in pages {
             state.entries.insert(*id, (version, page.clone().map(Arc::new)));
@@ -142,22 +156,33 @@ impl<'a, R: BackendReader> VersionedPages<'a, R> {
         }
     }
 
-    fn load(&self, id: &PageId) -> Result<(u64, Option<Arc<Page>>), StoreError> {
-        let prefix = id.to_key();
-        let Some((key, record)) =
-            self.reader
-                .last_in(Table::Pages, &versioned(&prefix, 0), &versioned(&prefix, self.version))?
-        else {
-            return Ok((0, None));
-        };
-        let (_, written) = split_version(&key).ok_or_else(|| StoreError::Corrupt("page key without version".into()))?;
-        if record.is_empty() {
-            return Ok((written, None));
-        }
-        let bytes = self.codec.decode(Table::Pages, &key, &record)?;
-        let page =
-            Page::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("page {id:?} at version {written}: {e}")))?;
-        Ok((written, Some(Arc::new(page))))
+    /// Loads pages in one batched backend call.
+    fn load_many(&self, ids: &[PageId]) -> Result<Vec<(u64, Option<Arc<Page>>)>, StoreError> {
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = ids
+            .iter()
+            .map(|id| {
+                let prefix = id.to_key();
+                (versioned(&prefix, 0), versioned(&prefix, self.version))
+            })
+            .collect();
+        let found = self.reader.last_in_many(Table::Pages, &ranges)?;
+        ids.iter()
+            .zip(found)
+            .map(|(id, entry)| {
+                let Some((key, record)) = entry else {
+                    return Ok((0, None));
+                };
+                let (_, written) =
+                    split_version(&key).ok_or_else(|| StoreError::Corrupt("page key without version".into()))?;
+                if record.is_empty() {
+                    return Ok((written, None));
+                }
+                let bytes = self.codec.decode(Table::Pages, &key, &record)?;
+                let page = Page::decode(&bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("page {id:?} at version {written}: {e}")))?;
+                Ok((written, Some(Arc::new(page))))
+            })
+            .collect()
     }
 }
 
@@ -165,17 +190,30 @@ impl<R: BackendReader> PageStore for VersionedPages<'_, R> {
     type Error = StoreError;
 
     fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Page>>, StoreError> {
+        let mut entries: Vec<Option<(u64, Option<Arc<Page>>)>> =
+            ids.iter().map(|id| self.cache.lookup(id, self.version)).collect();
+        let missing: Vec<PageId> = ids
+            .iter()
+            .zip(&entries)
+            .filter(|(_, entry)| entry.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if !missing.is_empty() {
+            let mut loaded = self.load_many(&missing)?.into_iter();
+            for (id, entry) in ids.iter().zip(entries.iter_mut()) {
+                if entry.is_none() {
+                    let (written, page) = loaded
+                        .next()
+                        .ok_or_else(|| StoreError::Corrupt("short page batch".into()))?;
+                    self.cache.fill(*id, self.version, written, page.clone());
+                    *entry = Some((written, page));
+                }
+            }
+        }
         let mut out = Vec::with_capacity(ids.len());
         let mut found = HashMap::with_capacity(ids.len());
-        for id in ids {
-            let (written, page) = match self.cache.lookup(id, self.version) {
-                Some(entry) => entry,
-                None => {
-                    let (written, page) = self.load(id)?;
-                    self.cache.fill(*id, self.version, written, page.clone());
-                    (written, page)
-                }
-            };
+        for (id, entry) in ids.iter().zip(entries) {
+            let (written, page) = entry.ok_or_else(|| StoreError::Corrupt("page not loaded".into()))?;
             if page.is_some() {
                 found.insert(*id, written);
             }

@@ -3,6 +3,7 @@
 //! engine computed.
 
 pub mod redb;
+pub mod tikv;
 
 use std::ops::Bound;
 
@@ -44,12 +45,25 @@ impl Table {
     }
 }
 
+/// What a caller can do about a backend failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendErrorKind {
+    /// Another writer committed the version first: reload the head and
+    /// re-apply. Nothing of the failed commit landed.
+    Conflict,
+    /// A transient failure (timeouts, unavailable servers) that outlasted the
+    /// backend's own retries; nothing landed, trying again later may work.
+    Retryable,
+    Other,
+}
+
 /// A backend failure, with the operation that failed.
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{operation}: {message}")]
 pub struct BackendError {
     pub operation: &'static str,
     pub message: String,
+    pub kind: BackendErrorKind,
 }
 
 impl BackendError {
@@ -57,6 +71,21 @@ impl BackendError {
         Self {
             operation,
             message: error.to_string(),
+            kind: BackendErrorKind::Other,
+        }
+    }
+
+    pub fn conflict(operation: &'static str, error: impl std::fmt::Display) -> Self {
+        Self {
+            kind: BackendErrorKind::Conflict,
+            ..Self::new(operation, error)
+        }
+    }
+
+    pub fn retryable(operation: &'static str, error: impl std::fmt::Display) -> Self {
+        Self {
+            kind: BackendErrorKind::Retryable,
+            ..Self::new(operation, error)
         }
     }
 }
@@ -66,6 +95,11 @@ impl BackendError {
 pub struct WriteBatch {
     pub puts: Vec<(Table, Vec<u8>, Vec<u8>)>,
     pub deletes: Vec<(Table, Vec<u8>)>,
+    /// The version this batch makes current (its root record is among the
+    /// puts). The commit fails with `BackendErrorKind::Conflict` if a root
+    /// record for that version exists already: that is what serializes
+    /// writers sharing one backend.
+    pub advances_to: Option<u64>,
 }
 
 impl WriteBatch {
@@ -96,6 +130,15 @@ pub trait BackendReader: Send {
     /// The last entry whose key lies in `[start, end]`.
     fn last_in(&self, table: Table, start: &[u8], end: &[u8]) -> Result<Option<KeyValue>, BackendError>;
 
+    /// `last_in` for several ranges at once; remote backends fetch them
+    /// concurrently, in one round trip's time.
+    fn last_in_many(&self, table: Table, ranges: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Option<KeyValue>>, BackendError> {
+        ranges
+            .iter()
+            .map(|(start, end)| self.last_in(table, start, end))
+            .collect()
+    }
+
     /// Entries in key order within the bounds, at most `limit`.
     fn range(
         &self,
@@ -121,4 +164,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Bytes the backend occupies on disk.
     fn disk_bytes(&self) -> u64;
+
+    /// `Some(interval)` when other processes may commit to the same tree:
+    /// the store then re-reads the latest root record when its head is
+    /// older than `interval`, and treats conflicts as another writer's win.
+    fn shared(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Hits and misses of a backend-level cache, if it has one.
+    fn cache_counts(&self) -> Option<(u64, u64)> {
+        None
+    }
 }

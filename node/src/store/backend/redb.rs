@@ -1,7 +1,7 @@
 //! The Redb backend: one file, five `&[u8] -> &[u8]` tables.
 
 use super::{Backend, BackendError, BackendReader, KeyValue, Table, WriteBatch};
-use redb::{Database, Durability, ReadTransaction, ReadableDatabase, TableDefinition};
+use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
@@ -117,6 +117,21 @@ impl Backend for RedbBackend {
             Durability::None
         })
         .map_err(|e| BackendError::new("set durability", e))?;
+        if let Some(version) = batch.advances_to {
+            let roots = txn
+                .open_table(definition(Table::Roots))
+                .map_err(|e| BackendError::new("open table", e))?;
+            let taken = roots
+                .get(version.to_be_bytes().as_slice())
+                .map_err(|e| BackendError::new("get", e))?
+                .is_some();
+            if taken {
+                return Err(BackendError::conflict(
+                    "commit",
+                    format!("version {version} is already committed"),
+                ));
+            }
+        }
         for table in Table::ALL {
             let puts: Vec<_> = batch.puts.iter().filter(|(t, _, _)| *t == table).collect();
             let deletes: Vec<_> = batch.deletes.iter().filter(|(t, _)| *t == table).collect();
