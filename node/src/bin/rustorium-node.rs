@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use rustorium_node::server::config::{LogFormat, NodeConfig, TlsConfig};
 use rustorium_node::store::verify_db::verify_redb;
-use rustorium_node::store::{KeyMode, StorageConfig, Store, SyncMode};
+use rustorium_node::store::{BackendKind, KeyMode, StorageConfig, Store, SyncMode};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +49,15 @@ struct ServeArgs {
     /// Store directory.
     #[arg(long, env = "RUSTORIUM_DATA")]
     data: Option<PathBuf>,
+    /// redb | tikv | hybrid
+    #[arg(long, env = "RUSTORIUM_BACKEND", value_parser = parse_backend)]
+    backend: Option<BackendKind>,
+    /// PD endpoints for the tikv and hybrid backends, comma-separated host:port.
+    #[arg(long, env = "RUSTORIUM_PD_ENDPOINTS", value_delimiter = ',')]
+    pd_endpoints: Vec<String>,
+    /// TiKV API v2 keyspace (the cluster needs storage.api-version = 2).
+    #[arg(long, env = "RUSTORIUM_TIKV_KEYSPACE")]
+    tikv_keyspace: Option<String>,
     /// none | async | full
     #[arg(long, env = "RUSTORIUM_SYNC_MODE", value_parser = parse_sync_mode)]
     sync_mode: Option<SyncMode>,
@@ -90,6 +99,15 @@ fn parse_sync_mode(s: &str) -> Result<SyncMode, String> {
     }
 }
 
+fn parse_backend(s: &str) -> Result<BackendKind, String> {
+    match s {
+        "redb" => Ok(BackendKind::Redb),
+        "tikv" => Ok(BackendKind::Tikv),
+        "hybrid" => Ok(BackendKind::Hybrid),
+        _ => Err(format!("backend is redb, tikv or hybrid, not {s:?}")),
+    }
+}
+
 fn parse_key_mode(s: &str) -> Result<KeyMode, String> {
     match s {
         "bytes" => Ok(KeyMode::Bytes),
@@ -124,6 +142,15 @@ fn node_config(args: &ServeArgs) -> anyhow::Result<NodeConfig> {
     let storage: &mut StorageConfig = &mut config.storage;
     if let Some(v) = &args.data {
         storage.path = v.clone();
+    }
+    if let Some(v) = args.backend {
+        storage.backend = v;
+    }
+    if !args.pd_endpoints.is_empty() {
+        storage.tikv.pd_endpoints = args.pd_endpoints.clone();
+    }
+    if let Some(v) = &args.tikv_keyspace {
+        storage.tikv.keyspace = Some(v.clone());
     }
     if let Some(v) = args.sync_mode {
         storage.sync_mode = v;
@@ -195,8 +222,13 @@ async fn shutdown_signal() {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = node_config(&args)?;
     init_logging(config.log_format);
-    let store = Store::open(config.storage.clone())
-        .with_context(|| format!("opening store at {}", config.storage.path.display()))?;
+    let store = Store::open(config.storage.clone()).with_context(|| match config.storage.backend {
+        BackendKind::Redb => format!("opening store at {}", config.storage.path.display()),
+        kind => format!(
+            "opening the {kind:?} store on PD {:?} (namespace {:?})",
+            config.storage.tikv.pd_endpoints, config.storage.tikv.namespace
+        ),
+    })?;
     let bound = rustorium_node::server::bind(&config).await?;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
     let dashboard = if config.dashboard_dir.is_dir() {
@@ -210,8 +242,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bound.addr
     );
     println!(
-        "store: {} ({:?} sync, {:?} keys)",
+        "store: {} on {} ({:?} sync, {:?} keys)",
         config.storage.path.display(),
+        store.backend_name(),
         config.storage.sync_mode,
         config.storage.key_mode
     );

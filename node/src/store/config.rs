@@ -17,6 +17,19 @@ pub enum SyncMode {
     Full,
 }
 
+/// Where the rows live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Embedded Redb under `path` (one machine).
+    #[default]
+    Redb,
+    /// A TiKV cluster (`[storage.tikv]`); several nodes may share a tree.
+    Tikv,
+    /// TiKV as the source of truth with a Redb cache under `path`.
+    Hybrid,
+}
+
 /// How keys and values become tree leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,8 +56,12 @@ pub enum KeySource {
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Directory of the database; created if missing.
+    /// Directory of the database (Redb) or of the local cache (hybrid);
+    /// created if missing.
     pub path: PathBuf,
+    pub backend: BackendKind,
+    /// The TiKV cluster, for `backend = "tikv"` or `"hybrid"`.
+    pub tikv: crate::store::backend::tikv::TikvConfig,
     /// Writes that would grow the database past this many bytes fail with
     /// `StoreError::StorageFull`; 0 means no limit.
     pub max_size: u64,
@@ -82,6 +99,8 @@ impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("./data"),
+            backend: BackendKind::Redb,
+            tikv: crate::store::backend::tikv::TikvConfig::default(),
             max_size: 0,
             compression_enabled: true,
             compression_threshold: 256,

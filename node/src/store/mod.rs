@@ -18,12 +18,12 @@ pub mod verify_db;
 
 pub use backend::{Backend, BackendReader};
 pub use committer::Committed;
-pub use config::{KeyMode, KeySource, StorageConfig, SyncMode};
+pub use config::{BackendKind, KeyMode, KeySource, StorageConfig, SyncMode};
 pub use error::{Result, StoreError};
 pub use keys::RootRecord;
 pub use metrics::StorageMetrics;
 
-use backend::redb::RedbBackend;
+use backend::any::AnyBackend;
 use backend::{Table, WriteBatch};
 use codec::RecordCodec;
 use committer::{Command, PreparedOp};
@@ -204,7 +204,7 @@ fn time_of(nanos: u64) -> SystemTime {
 }
 
 /// An open store. Cheap to clone; all clones share one committer.
-pub struct Store<B: Backend = RedbBackend> {
+pub struct Store<B: Backend = AnyBackend> {
     shared: Arc<Shared<B>>,
     commands: std::sync::mpsc::SyncSender<Command>,
     committer: Arc<CommitterHandle>,
@@ -233,10 +233,10 @@ impl<B: Backend> std::fmt::Debug for Store<B> {
     }
 }
 
-impl Store<RedbBackend> {
-    /// Opens (or creates) the Redb store at `config.path`.
+impl Store<AnyBackend> {
+    /// Opens the store the config describes, on the backend it names.
     pub fn open(config: StorageConfig) -> Result<Self> {
-        let backend = RedbBackend::open(&config.path)?;
+        let backend = AnyBackend::open(&config)?;
         Self::open_with(backend, config)
     }
 }
@@ -638,6 +638,14 @@ fn read_blocking<B: Backend>(
     };
     let view = VersionedPages::new(&reader, version, &shared.cache, &shared.codec);
     let started = Instant::now();
+    if shared.backend.shared().is_some() {
+        // Remote backend: fetch the whole path in one round trip. A leaf
+        // sits about log2(keys) deep; two levels more cover most paths, and
+        // a deeper page is loaded by the walk itself. (Asking for more would
+        // fetch pages that do not exist on most paths.)
+        let expected_depth = (64 - head.keys.leading_zeros()) as usize + 2;
+        view.prefetch_path(&key_field, expected_depth.min(usize::from(shared.config.max_levels)))?;
+    }
     let lookup = tree
         .prove(&view, &key_field)
         .map_err(|e| StoreError::Tree(e.to_string()))?;

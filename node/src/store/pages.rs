@@ -56,7 +56,7 @@ impl PageCache {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn lookup(&self, id: &PageId, version: u64) -> Option<(u64, Option<Arc<Page>>)> {
+    pub fn lookup(&self, id: &PageId, version: u64) -> Option<(u64, Option<Arc<Page>>)> {
         let state = self.lock();
         match state.entries.get(id) {
             // Latest as of `current_version`: it is the page as of any
@@ -143,6 +143,9 @@ pub struct VersionedPages<'a, R: BackendReader> {
     pub codec: &'a RecordCodec,
     /// The version each page was found at, for stale accounting by the committer.
     pub found: Mutex<HashMap<PageId, u64>>,
+    /// Pages fetched ahead of the walk (`prefetch`), for versions the
+    /// cache does not hold.
+    prefetched: Mutex<HashMap<PageId, (u64, Option<Arc<Page>>)>>,
 }
 
 impl<'a, R: BackendReader> VersionedPages<'a, R> {
@@ -153,7 +156,34 @@ impl<'a, R: BackendReader> VersionedPages<'a, R> {
             cache,
             codec,
             found: Mutex::new(HashMap::new()),
+            prefetched: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Fetches the pages a walk to `key` would visit down to `depth`, in one
+    /// batched backend call instead of one call per page level: for remote
+    /// backends, one round trip for the whole path. Pages below the leaf do
+    /// not exist and come back empty.
+    pub fn prefetch_path(&self, key: &rustorium_core::Fr, depth: usize) -> Result<(), StoreError> {
+        let path = rustorium_core::tree::key_path(key);
+        let ids: Vec<PageId> = (1..=depth.max(1))
+            .step_by(rustorium_core::tree::PAGE_LEVELS)
+            .map(|d| PageId::containing(d, &path))
+            .filter(|id| self.cache.lookup(id, self.version).is_none())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let loaded = self.load_many(&ids)?;
+        let mut prefetched = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (id, (written, page)) in ids.into_iter().zip(loaded) {
+            self.cache.fill(id, self.version, written, page.clone());
+            prefetched.insert(id, (written, page));
+        }
+        Ok(())
     }
 
     /// Loads pages in one batched backend call.
@@ -190,8 +220,20 @@ impl<R: BackendReader> PageStore for VersionedPages<'_, R> {
     type Error = StoreError;
 
     fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Page>>, StoreError> {
-        let mut entries: Vec<Option<(u64, Option<Arc<Page>>)>> =
-            ids.iter().map(|id| self.cache.lookup(id, self.version)).collect();
+        let mut entries: Vec<Option<(u64, Option<Arc<Page>>)>> = {
+            let prefetched = self
+                .prefetched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            ids.iter()
+                .map(|id| {
+                    prefetched
+                        .get(id)
+                        .cloned()
+                        .or_else(|| self.cache.lookup(id, self.version))
+                })
+                .collect()
+        };
         let missing: Vec<PageId> = ids
             .iter()
             .zip(&entries)

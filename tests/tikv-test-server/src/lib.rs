@@ -22,7 +22,7 @@ use mvcc::Mvcc;
 use regions::Regions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
@@ -44,6 +44,8 @@ pub(crate) struct State {
     pub pd_url: Mutex<String>,
     pub keyspaces: BTreeMap<String, u32>,
     clock_skew_ms: AtomicI64,
+    /// Added to every call, as network and server time would be.
+    latency_us: AtomicU64,
     tso: Mutex<(u64, u64)>,
     faults: Mutex<Vec<Fault>>,
     calls: Mutex<Vec<String>>,
@@ -71,6 +73,14 @@ impl State {
         };
         *tso = next;
         next
+    }
+
+    /// Waits the injected latency, if any.
+    pub async fn delay(&self) {
+        let latency = self.latency_us.load(Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(std::time::Duration::from_micros(latency)).await;
+        }
     }
 
     pub fn record(&self, call: String) {
@@ -146,6 +156,7 @@ impl TestCluster {
             pd_url: Mutex::new(String::new()),
             keyspaces: options.keyspaces,
             clock_skew_ms: AtomicI64::new(0),
+            latency_us: AtomicU64::new(0),
             tso: Mutex::new((0, 0)),
             faults: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
@@ -180,6 +191,13 @@ impl TestCluster {
     /// Faults armed but not yet fired.
     pub fn pending_faults(&self) -> usize {
         lock(&self.state.faults).len()
+    }
+
+    /// Delays every later call (TiKV, PD, each timestamp) by `latency`.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.state
+            .latency_us
+            .store(latency.as_micros().try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Moves PD's clock (and so every lock's age) forward.

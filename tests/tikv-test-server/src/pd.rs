@@ -57,6 +57,7 @@ where
     let state = state.clone();
     Box::pin(grpc::unary(request, move |req: Req| -> Answer<Resp> {
         grpc::later(async move {
+            state.delay().await;
             if let Some(early) = pre_fault(&state, method).await {
                 return early;
             }
@@ -179,19 +180,23 @@ fn tso(
     state: Arc<State>,
     requests: tonic::Streaming<pdpb::TsoRequest>,
 ) -> impl futures::Stream<Item = Result<pdpb::TsoResponse, Status>> {
-    requests.map(move |request| {
-        let request = request?;
-        let count = request.count.max(1);
-        let (physical, logical) = state.allocate_ts(u64::from(count));
-        Ok(pdpb::TsoResponse {
-            header: header(),
-            count,
-            timestamp: Some(pdpb::Timestamp {
-                physical: physical as i64,
-                logical: logical as i64,
-                suffix_bits: 0,
-            }),
-        })
+    requests.then(move |request| {
+        let state = state.clone();
+        async move {
+            state.delay().await;
+            let request = request?;
+            let count = request.count.max(1);
+            let (physical, logical) = state.allocate_ts(u64::from(count));
+            Ok(pdpb::TsoResponse {
+                header: header(),
+                count,
+                timestamp: Some(pdpb::Timestamp {
+                    physical: physical as i64,
+                    logical: logical as i64,
+                    suffix_bits: 0,
+                }),
+            })
+        }
     })
 }
 

@@ -135,6 +135,7 @@ impl Tikv {
         let store = self.store;
         Box::pin(grpc::unary(request, move |req: Req| -> Answer<Resp> {
             grpc::later(async move {
+                state.delay().await;
                 let region_id = req.context().map(|c| c.region_id);
                 let fault = state.take_fault(method, store, region_id);
                 match &fault {

@@ -2,6 +2,8 @@
 //! consistent snapshot reads. Backends never hash; they persist what the
 //! engine computed.
 
+pub mod any;
+pub mod hybrid;
 pub mod redb;
 pub mod tikv;
 
