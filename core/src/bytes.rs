@@ -14,9 +14,13 @@
 //! map from byte strings to Poseidon input sequences is injective: two distinct
 //! strings can only collide through a Poseidon collision. A circuit with a fixed
 //! maximum length recomputes it with one `Poseidon(16)` per 465 bytes.
+//!
+//! Strings longer than 62 bytes hash with 4 or more inputs, whose parameters
+//! wasm32 builds derive at run time: there, use [`bytes_to_field_with`] and a
+//! [`PoseidonCache`] that lives as long as the program.
 
 use crate::field::Fr;
-use crate::poseidon::{MAX_INPUTS, poseidon};
+use crate::poseidon::{MAX_INPUTS, PoseidonCache, PoseidonError, poseidon};
 use ark_ff::{BigInt, PrimeField};
 
 /// Bytes in one absorbed chunk: the largest count always below r.
@@ -43,6 +47,20 @@ fn header(len: usize) -> Fr {
 
 /// Maps a byte string to a field element (see the module documentation).
 pub fn bytes_to_field(bytes: &[u8]) -> Fr {
+    absorb_all(bytes, poseidon)
+}
+
+/// [`bytes_to_field`] hashing through `cache`: the same element, with the
+/// parameters of widths without a static table derived only once.
+pub fn bytes_to_field_with(cache: &PoseidonCache, bytes: &[u8]) -> Fr {
+    absorb_all(bytes, |inputs| cache.poseidon(inputs))
+}
+
+/// Absorbs `bytes` with `hash`, a Poseidon of 1 to 16 inputs.
+fn absorb_all(bytes: &[u8], hash: impl Fn(&[Fr]) -> Result<Fr, PoseidonError>) -> Fr {
+    // 1 <= inputs.len() <= MAX_INPUTS by construction below, so `hash` accepts
+    // every call and `unwrap_or_default` never applies.
+    let absorb = |inputs: &[Fr]| hash(inputs).unwrap_or_default();
     let mut inputs = [Fr::from(0u64); MAX_INPUTS];
     inputs[0] = header(bytes.len());
     let mut filled = 1;
@@ -55,11 +73,6 @@ pub fn bytes_to_field(bytes: &[u8]) -> Fr {
         filled += 1;
     }
     absorb(&inputs[..filled])
-}
-
-fn absorb(inputs: &[Fr]) -> Fr {
-    // 1 <= inputs.len() <= MAX_INPUTS by construction in `bytes_to_field`.
-    poseidon(inputs).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -101,5 +114,18 @@ mod tests {
         }
         assert_eq!(bytes_to_field(&data), h);
         assert_ne!(bytes_to_field(&data), bytes_to_field(&data[..999]));
+    }
+
+    #[test]
+    fn the_cached_form_is_the_same_map() {
+        let cache = PoseidonCache::new();
+        let data: alloc::vec::Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+        for len in [0, 1, 31, 62, 63, 93, 465, 466, 1000] {
+            assert_eq!(
+                bytes_to_field_with(&cache, &data[..len]),
+                bytes_to_field(&data[..len]),
+                "{len} bytes"
+            );
+        }
     }
 }

@@ -33,4 +33,4 @@ pub mod proof;
 pub mod tree;
 
 pub use field::{FieldError, Fr};
-pub use poseidon::{PoseidonError, hash2, hash3, poseidon};
+pub use poseidon::{PoseidonCache, PoseidonError, hash2, hash3, poseidon};

@@ -9,10 +9,10 @@
 //!
 //! Nothing here touches JavaScript, so it is tested natively.
 
+use crate::hash::bytes_to_field;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use rustorium_core::Fr;
-use rustorium_core::bytes::bytes_to_field;
 use rustorium_core::field::{FieldError, fr_from_le_bytes};
 use rustorium_core::proof::{Proof, VerifyError};
 use rustorium_proto::{ConvertError, v1};

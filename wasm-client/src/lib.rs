@@ -9,6 +9,8 @@
 //!
 //! - [`framing`]: gRPC-web frames and trailers, by hand.
 //! - [`check`]: the checks made on each response around core's verifier.
+//! - [`hash`]: Poseidon and bytes mode through a per-thread cache of the
+//!   Poseidon parameters core derives at run time on wasm32.
 //! - `js` (wasm32 only): the `wasm-bindgen` API (`RustoriumClient`,
 //!   `verifyProof`, `poseidon`, `keyToField`, `toCircomInputs`) and the
 //!   `fetch` transport.
@@ -19,6 +21,7 @@ extern crate alloc;
 
 pub mod check;
 pub mod framing;
+pub mod hash;
 
 /// The JavaScript bindings; public for the `wasm-bindgen-test` suite, not an
 /// interface of the Rust crate.

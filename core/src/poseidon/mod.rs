@@ -10,34 +10,38 @@
 //! constants folded to one per partial round, the partial rounds rewritten in
 //! the coordinates they are computed in), on a stack array, with no heap
 //! allocation, in its own Montgomery arithmetic with lazy reduction
-//! (`montgomery.rs`). The constants are produced by the build script from the
-//! Grain LFSR of the Poseidon paper.
+//! (`montgomery.rs`; arkworks' arithmetic on wasm32, `ark_arith.rs`).
+//!
+//! The parameters come from the Grain LFSR of the Poseidon paper (`grain.rs`)
+//! rewritten in the optimized form (`optimize.rs`). The build script runs that
+//! code into static tables: every width natively, only `t = 2..=4` on wasm32
+//! (the tree's hashes and byte strings up to 62 bytes), where the other
+//! widths' 23,752 random field elements (760 KB) would be most of the module.
+//! A width without a static table is derived at run time
+//! ([`DerivedParameters`]) by the same two files, and [`PoseidonCache`] keeps
+//! what it derived.
 
 #[cfg(target_arch = "wasm32")]
 #[path = "ark_arith.rs"]
 mod arith;
+mod derived;
+mod grain;
 #[cfg(not(target_arch = "wasm32"))]
 mod montgomery;
 #[cfg(not(target_arch = "wasm32"))]
 use montgomery as arith;
+mod optimize;
 mod permutation;
 
 use crate::field::Fr;
+use core::cell::OnceCell;
+pub use derived::DerivedParameters;
 use permutation::{Parameters, permute};
 
 #[expect(clippy::unreadable_literal, reason = "generated Montgomery limbs")]
 mod constants {
-    use super::Parameters;
-    #[cfg(test)]
+    use super::{Parameters, hash_with};
     use crate::field::Fr;
-    #[cfg(test)]
-    use ark_ff::BigInt;
-
-    /// The test tables are arkworks elements; the permutation's are limbs.
-    #[cfg(test)]
-    const fn fr(limbs: [u64; 4]) -> Fr {
-        Fr::new_unchecked(BigInt::new(limbs))
-    }
 
     include!(concat!(env!("OUT_DIR"), "/poseidon_constants.rs"));
 }
@@ -51,6 +55,8 @@ pub const MAX_INPUTS: usize = 16;
 pub enum PoseidonError {
     /// circomlib defines Poseidon for 1 to 16 inputs.
     UnsupportedInputCount { got: usize },
+    /// [`DerivedParameters`] hash exactly the input count they were derived for.
+    InputCountMismatch { expected: usize, got: usize },
 }
 
 impl core::fmt::Display for PoseidonError {
@@ -59,13 +65,18 @@ impl core::fmt::Display for PoseidonError {
             Self::UnsupportedInputCount { got } => {
                 write!(f, "poseidon takes 1 to {MAX_INPUTS} inputs, got {got}")
             }
+            Self::InputCountMismatch { expected, got } => {
+                write!(f, "these poseidon parameters take {expected} inputs, got {got}")
+            }
         }
     }
 }
 
 impl core::error::Error for PoseidonError {}
 
-fn hash_with<const T: usize>(parameters: &Parameters<T>, inputs: &[Fr]) -> Fr {
+/// `inputs.len()` must be `T - 1`.
+#[inline]
+fn hash_with<const T: usize>(parameters: &Parameters<'_, T>, inputs: &[Fr]) -> Fr {
     let mut state = [Fr::from(0u64); T];
     state[1..].copy_from_slice(inputs);
     permute(parameters, &mut state);
@@ -89,36 +100,67 @@ pub fn hash3(a: Fr, b: Fr, c: Fr) -> Fr {
 }
 
 /// Poseidon of 1 to 16 field elements.
+///
+/// Where the build has no static table for the width (wasm32, 4 inputs or
+/// more), every call derives the parameters anew, which costs milliseconds
+/// (tens in WebAssembly): hash through a [`PoseidonCache`] there.
 pub fn poseidon(inputs: &[Fr]) -> Result<Fr, PoseidonError> {
-    use constants::*;
-    Ok(match inputs.len() {
-        1 => hash_with(&WIDTH_2, inputs),
-        2 => hash_with(&WIDTH_3, inputs),
-        3 => hash_with(&WIDTH_4, inputs),
-        4 => hash_with(&WIDTH_5, inputs),
-        5 => hash_with(&WIDTH_6, inputs),
-        6 => hash_with(&WIDTH_7, inputs),
-        7 => hash_with(&WIDTH_8, inputs),
-        8 => hash_with(&WIDTH_9, inputs),
-        9 => hash_with(&WIDTH_10, inputs),
-        10 => hash_with(&WIDTH_11, inputs),
-        11 => hash_with(&WIDTH_12, inputs),
-        12 => hash_with(&WIDTH_13, inputs),
-        13 => hash_with(&WIDTH_14, inputs),
-        14 => hash_with(&WIDTH_15, inputs),
-        15 => hash_with(&WIDTH_16, inputs),
-        16 => hash_with(&WIDTH_17, inputs),
-        got => return Err(PoseidonError::UnsupportedInputCount { got }),
-    })
+    match constants::hash_static(inputs) {
+        Some(hash) => Ok(hash),
+        None => DerivedParameters::derive(inputs.len())?.hash(inputs),
+    }
+}
+
+/// [`poseidon`] that keeps the parameters it derives: each width without a
+/// static table is derived on its first use and never again.
+///
+/// Core has no global state, so the caller owns the cache (the WASM client
+/// keeps one in a `thread_local!`). It is not `Sync`; natively every width has
+/// a static table and it is [`poseidon`] with nothing to keep.
+#[derive(Debug, Default)]
+pub struct PoseidonCache {
+    /// Indexed by the input count minus one.
+    derived: [OnceCell<DerivedParameters>; MAX_INPUTS],
+}
+
+impl PoseidonCache {
+    /// An empty cache.
+    pub const fn new() -> Self {
+        Self {
+            derived: [const { OnceCell::new() }; MAX_INPUTS],
+        }
+    }
+
+    /// Poseidon of 1 to 16 field elements, as [`poseidon`].
+    pub fn poseidon(&self, inputs: &[Fr]) -> Result<Fr, PoseidonError> {
+        if let Some(hash) = constants::hash_static(inputs) {
+            return Ok(hash);
+        }
+        let got = inputs.len();
+        let cell = got
+            .checked_sub(1)
+            .and_then(|index| self.derived.get(index))
+            .ok_or(PoseidonError::UnsupportedInputCount { got })?;
+        let parameters = match cell.get() {
+            Some(parameters) => parameters,
+            None => {
+                let derived = DerivedParameters::derive(got)?;
+                cell.get_or_init(|| derived)
+            }
+        };
+        parameters.hash(inputs)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    //! The Grain-derived tables must equal light-poseidon's (themselves from the
-    //! reference sage script), and the optimized permutation must equal the
-    //! plain one round by round for every width.
+    //! The Grain tables must equal light-poseidon's (themselves from the
+    //! reference sage script); the optimized permutation on derived parameters
+    //! must equal the plain one for every width; and the static tables must
+    //! hash as the derived ones, so the two can be used interchangeably.
     use super::*;
     use alloc::vec;
+    use alloc::vec::Vec;
     use ark_ff::{Field, UniformRand};
     use light_poseidon::parameters::bn254_x5::get_poseidon_parameters;
     use rand::SeedableRng;
@@ -126,7 +168,7 @@ mod tests {
 
     fn plain_permutation<const T: usize>(
         constants: &[Fr],
-        mds: &[[Fr; T]; T],
+        mds: &[Vec<Fr>],
         partial_rounds: usize,
         state: &mut [Fr; T],
     ) {
@@ -146,61 +188,106 @@ mod tests {
         }
     }
 
-    macro_rules! check_width {
-        ($t:literal, $params:ident, $mds:ident, $consts:ident) => {{
-            let partial = constants::$params.partial_constants.len();
-            let reference = get_poseidon_parameters::<Fr>($t);
-            assert_eq!(
-                reference.is_ok(),
-                $t <= light_poseidon::MAX_X5_LEN,
-                "light-poseidon covers widths up to 13"
-            );
-            if let Ok(reference) = reference {
-                assert_eq!(
-                    reference.ark.as_slice(),
-                    &constants::$consts[..],
-                    "round constants, width {}",
-                    $t
-                );
-                for (i, row) in reference.mds.iter().enumerate() {
-                    assert_eq!(row.as_slice(), &constants::$mds[i][..], "mds row {i}, width {}", $t);
-                }
+    fn check_width<const T: usize>() {
+        let partial = grain::PARTIAL_ROUNDS[T - 2];
+        let (constants, mds) = grain::parameters(T, grain::FULL_ROUNDS, partial);
+        let reference = get_poseidon_parameters::<Fr>(T as u8);
+        assert_eq!(
+            reference.is_ok(),
+            T <= light_poseidon::MAX_X5_LEN,
+            "light-poseidon covers widths up to 13"
+        );
+        if let Ok(reference) = reference {
+            assert_eq!(reference.ark, constants, "round constants, width {T}");
+            assert_eq!(reference.mds, mds, "mds, width {T}");
+        }
+
+        let derived = DerivedParameters::derive(T - 1).unwrap();
+        assert_eq!(derived.inputs(), T - 1);
+        let view = derived.view::<T>().unwrap();
+        assert_eq!(view.partial_constants.len(), partial);
+        // A small state, the largest one, and random ones: the lazy
+        // reduction's bounds are width-dependent.
+        let mut rng = StdRng::seed_from_u64(T as u64);
+        let mut states = vec![
+            core::array::from_fn(|i| Fr::from(i as u64 * 7 + 3)),
+            [-Fr::from(1u64); T],
+        ];
+        states.extend((0..8).map(|_| core::array::from_fn(|_| Fr::rand(&mut rng))));
+        for mut plain in states {
+            let mut fast = plain;
+            plain_permutation(&constants, &mds, partial, &mut plain);
+            permute(&view, &mut fast);
+            assert_eq!(plain, fast, "optimized permutation, width {T}");
+
+            let inputs = &fast[1..];
+            let mut hashed = fast;
+            hashed[0] = Fr::from(0u64);
+            plain_permutation(&constants, &mds, partial, &mut hashed);
+            assert_eq!(derived.hash(inputs), Ok(hashed[0]), "derived hash, width {T}");
+            assert_eq!(poseidon(inputs), Ok(hashed[0]), "poseidon, width {T}");
+            assert_eq!(PoseidonCache::new().poseidon(inputs), Ok(hashed[0]), "cache, width {T}");
+            if let Some(hash) = constants::hash_static(inputs) {
+                assert_eq!(hash, hashed[0], "static table, width {T}");
             }
-            // A small state, the largest one, and random ones: the lazy
-            // reduction's bounds are width-dependent.
-            let mut rng = StdRng::seed_from_u64($t);
-            let mut states = vec![
-                core::array::from_fn(|i| Fr::from(i as u64 * 7 + 3)),
-                [-Fr::from(1u64); $t],
-            ];
-            states.extend((0..8).map(|_| core::array::from_fn(|_| Fr::rand(&mut rng))));
-            for mut plain in states {
-                let mut fast = plain;
-                plain_permutation(&constants::$consts, &constants::$mds, partial, &mut plain);
-                permute(&constants::$params, &mut fast);
-                assert_eq!(plain, fast, "optimized permutation, width {}", $t);
-            }
-        }};
+        }
+        if T != 2 {
+            assert!(derived.view::<2>().is_none(), "a view of another width");
+        }
     }
 
     #[test]
     fn grain_tables_match_light_poseidon_and_optimized_form_matches_plain() {
-        // A macro keeps the const-generic width and the table names in step.
-        check_width!(2, WIDTH_2, PLAIN_MDS_2, PLAIN_CONSTANTS_2);
-        check_width!(3, WIDTH_3, PLAIN_MDS_3, PLAIN_CONSTANTS_3);
-        check_width!(4, WIDTH_4, PLAIN_MDS_4, PLAIN_CONSTANTS_4);
-        check_width!(5, WIDTH_5, PLAIN_MDS_5, PLAIN_CONSTANTS_5);
-        check_width!(6, WIDTH_6, PLAIN_MDS_6, PLAIN_CONSTANTS_6);
-        check_width!(7, WIDTH_7, PLAIN_MDS_7, PLAIN_CONSTANTS_7);
-        check_width!(8, WIDTH_8, PLAIN_MDS_8, PLAIN_CONSTANTS_8);
-        check_width!(9, WIDTH_9, PLAIN_MDS_9, PLAIN_CONSTANTS_9);
-        check_width!(10, WIDTH_10, PLAIN_MDS_10, PLAIN_CONSTANTS_10);
-        check_width!(11, WIDTH_11, PLAIN_MDS_11, PLAIN_CONSTANTS_11);
-        check_width!(12, WIDTH_12, PLAIN_MDS_12, PLAIN_CONSTANTS_12);
-        check_width!(13, WIDTH_13, PLAIN_MDS_13, PLAIN_CONSTANTS_13);
-        check_width!(14, WIDTH_14, PLAIN_MDS_14, PLAIN_CONSTANTS_14);
-        check_width!(15, WIDTH_15, PLAIN_MDS_15, PLAIN_CONSTANTS_15);
-        check_width!(16, WIDTH_16, PLAIN_MDS_16, PLAIN_CONSTANTS_16);
-        check_width!(17, WIDTH_17, PLAIN_MDS_17, PLAIN_CONSTANTS_17);
+        check_width::<2>();
+        check_width::<3>();
+        check_width::<4>();
+        check_width::<5>();
+        check_width::<6>();
+        check_width::<7>();
+        check_width::<8>();
+        check_width::<9>();
+        check_width::<10>();
+        check_width::<11>();
+        check_width::<12>();
+        check_width::<13>();
+        check_width::<14>();
+        check_width::<15>();
+        check_width::<16>();
+        check_width::<17>();
+    }
+
+    #[test]
+    fn tree_widths_are_static_everywhere() {
+        for count in 1..=3 {
+            assert!(constants::hash_static(&vec![Fr::from(1u64); count]).is_some());
+        }
+        let native_has_all = constants::hash_static(&[Fr::from(1u64); MAX_INPUTS]).is_some();
+        assert_eq!(native_has_all, !cfg!(target_arch = "wasm32"));
+    }
+
+    #[test]
+    fn input_counts_are_checked() {
+        assert_eq!(
+            DerivedParameters::derive(0).unwrap_err(),
+            PoseidonError::UnsupportedInputCount { got: 0 }
+        );
+        assert_eq!(
+            DerivedParameters::derive(17).unwrap_err(),
+            PoseidonError::UnsupportedInputCount { got: 17 }
+        );
+        let derived = DerivedParameters::derive(4).unwrap();
+        assert_eq!(
+            derived.hash(&[Fr::from(1u64); 3]),
+            Err(PoseidonError::InputCountMismatch { expected: 4, got: 3 })
+        );
+        let cache = PoseidonCache::new();
+        assert_eq!(
+            cache.poseidon(&[]),
+            Err(PoseidonError::UnsupportedInputCount { got: 0 })
+        );
+        assert_eq!(
+            cache.poseidon(&[Fr::from(1u64); 17]),
+            Err(PoseidonError::UnsupportedInputCount { got: 17 })
+        );
     }
 }

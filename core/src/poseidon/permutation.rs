@@ -14,25 +14,26 @@
 use super::arith::{Limbs, add, from_fr, mul, reduce, square, sum_of_products, to_fr};
 use crate::field::Fr;
 
-/// Round constants and matrices of one width, in the optimized form produced
-/// by the build script, as Montgomery limbs.
+/// Round constants and matrices of one width in the optimized form, as
+/// Montgomery limbs: the build script's static tables (`'static`) or a view
+/// of [`DerivedParameters`](super::DerivedParameters).
 #[derive(Debug)]
-pub(crate) struct Parameters<const T: usize> {
-    pub(crate) first_full_constants: &'static [[Limbs; T]; 4],
+pub(crate) struct Parameters<'a, const T: usize> {
+    pub(crate) first_full_constants: &'a [[Limbs; T]; 4],
     /// The MDS matrix of the fourth full round, with the partial rounds' dense
     /// factor folded in; it leaves the state in the tracked coordinates.
-    pub(crate) pre_sparse: [[Limbs; T]; T],
+    pub(crate) pre_sparse: &'a [[Limbs; T]; T],
     /// The partial rounds run on tracked coordinates `[y, u_1, .., u_{t-1}]`
-    /// (see `build/optimize.rs`): `z = (y + c)^5`, `y' = z + u_1`,
+    /// (see `optimize.rs`): `z = (y + c)^5`, `y' = z + u_1`,
     /// `u_1' = row . [z, u_1, .., u_{t-1}]`, `u_j' = u_j + column_j z`.
-    pub(crate) partial_constants: &'static [Limbs],
-    pub(crate) partial_rows: &'static [[Limbs; T]],
+    pub(crate) partial_constants: &'a [Limbs],
+    pub(crate) partial_rows: &'a [[Limbs; T]],
     /// Per partial round, `[0, 0, delta_2 .. delta_{t-1}]`.
-    pub(crate) partial_columns: &'static [[Limbs; T]],
+    pub(crate) partial_columns: &'a [[Limbs; T]],
     /// The first coordinate after the partial rounds is `partial_scale * y`.
     pub(crate) partial_scale: Limbs,
-    pub(crate) last_full_constants: &'static [[Limbs; T]; 4],
-    pub(crate) mds: [[Limbs; T]; T],
+    pub(crate) last_full_constants: &'a [[Limbs; T]; 4],
+    pub(crate) mds: &'a [[Limbs; T]; T],
 }
 
 /// `x^5` for `x < p' + p < 2.0001` (a state value plus a constant): below 1.6.
@@ -73,14 +74,14 @@ fn full_round<const T: usize>(state: &mut [Limbs; T], constants: &[Limbs; T], ma
     }
 }
 
-pub(crate) fn permute<const T: usize>(parameters: &Parameters<T>, fr_state: &mut [Fr; T]) {
+pub(crate) fn permute<const T: usize>(parameters: &Parameters<'_, T>, fr_state: &mut [Fr; T]) {
     let mut state = fr_state.map(|x| from_fr(&x));
 
     let (first_three, fourth) = parameters.first_full_constants.split_at(3);
     for constants in first_three {
-        full_round(&mut state, constants, &parameters.mds);
+        full_round(&mut state, constants, parameters.mds);
     }
-    full_round(&mut state, &fourth[0], &parameters.pre_sparse);
+    full_round(&mut state, &fourth[0], parameters.pre_sparse);
 
     let partial = parameters
         .partial_constants
@@ -106,7 +107,7 @@ pub(crate) fn permute<const T: usize>(parameters: &Parameters<T>, fr_state: &mut
     state[0] = reduce(&mul(&state[0], &parameters.partial_scale));
 
     for constants in parameters.last_full_constants {
-        full_round(&mut state, constants, &parameters.mds);
+        full_round(&mut state, constants, parameters.mds);
     }
 
     for (out, s) in fr_state.iter_mut().zip(&state) {

@@ -86,7 +86,7 @@ pub fn poseidon(inputs: JsValue) -> Result<JsValue, JsValue> {
         .enumerate()
         .map(|(i, x)| values::field(&x, &format!("inputs[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let hash = rustorium_core::poseidon(&elements).map_err(|e| type_error(&e.to_string()))?;
+    let hash = crate::hash::poseidon(&elements).map_err(|e| type_error(&e.to_string()))?;
     Ok(values::to_bigint(&hash).into())
 }
 

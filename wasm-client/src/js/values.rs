@@ -68,7 +68,7 @@ pub(crate) fn bytes(value: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
 /// The tree element of a key or value given as in [`wire`].
 pub(crate) fn element(value: &JsValue, mode: KeyMode, what: &str) -> Result<Fr, JsValue> {
     match mode {
-        KeyMode::Bytes => Ok(rustorium_core::bytes::bytes_to_field(&bytes(value, what)?)),
+        KeyMode::Bytes => Ok(crate::hash::bytes_to_field(&bytes(value, what)?)),
         KeyMode::Field => field(value, what),
     }
 }

@@ -11,7 +11,11 @@
 //!    A partial round then costs `2t - 1` multiplications instead of `t^2`.
 //! 3. The partial rounds are rewritten in the coordinates the permutation
 //!    tracks (see `track`): `2t - 2` multiplications in `t - 1` reductions.
+//!
+//! Shared by the crate and the build script, as `grain.rs` is.
 
+use alloc::vec;
+use alloc::vec::Vec;
 use ark_bn254::Fr;
 use ark_ff::{Field, Zero};
 
@@ -50,16 +54,62 @@ fn mul_matrices(a: &Matrix, b: &Matrix) -> Matrix {
         .collect()
 }
 
-fn invert(m: &Matrix) -> Matrix {
-    let n = m.len();
-    let mut a: Matrix = m.clone();
-    let mut inv: Matrix = (0..n)
+fn mul_vector_matrix(v: &[Fr], m: &Matrix) -> Vec<Fr> {
+    (0..m[0].len())
+        .map(|j| v.iter().zip(m).map(|(x, row)| *x * row[j]).sum())
+        .collect()
+}
+
+fn identity(n: usize) -> Matrix {
+    (0..n)
         .map(|i| {
             (0..n)
                 .map(|j| if i == j { Fr::from(1u64) } else { Fr::zero() })
                 .collect()
         })
-        .collect();
+        .collect()
+}
+
+/// `m^e` by square and multiply.
+fn power(m: &Matrix, mut e: usize) -> Matrix {
+    let mut result: Option<Matrix> = None;
+    let mut square = m.clone();
+    while e > 0 {
+        if e & 1 == 1 {
+            result = Some(match result {
+                Some(result) => mul_matrices(&result, &square),
+                None => square.clone(),
+            });
+        }
+        e >>= 1;
+        if e > 0 {
+            square = mul_matrices(&square, &square);
+        }
+    }
+    result.unwrap_or_else(|| identity(m.len()))
+}
+
+/// The inverses of `xs`, with one field inversion (Montgomery's trick).
+fn inverses(xs: &[Fr]) -> Vec<Fr> {
+    let mut prefixes = Vec::with_capacity(xs.len());
+    let mut product = Fr::from(1u64);
+    for x in xs {
+        prefixes.push(product);
+        product *= x;
+    }
+    let mut inverse = product.inverse().expect("the values are non-zero");
+    let mut out = vec![Fr::zero(); xs.len()];
+    for ((out, prefix), x) in out.iter_mut().zip(&prefixes).zip(xs).rev() {
+        *out = inverse * prefix;
+        inverse *= x;
+    }
+    out
+}
+
+fn invert(m: &Matrix) -> Matrix {
+    let n = m.len();
+    let mut a: Matrix = m.clone();
+    let mut inv = identity(n);
     for col in 0..n {
         let pivot = (col..n)
             .find(|&r| !a[r][col].is_zero())
@@ -118,32 +168,38 @@ fn track(constants: &mut [Fr], rows: &mut [Vec<Fr>], columns: &mut [Vec<Fr>], pr
         l.push(row[0] * l[r].pow([5u64]));
     }
     let m = |r: usize| if r < rounds { l[r + 1] } else { Fr::from(1u64) };
-    let inverse = |x: Fr| x.inverse().expect("scales are products of non-zero entries");
+    // Scales are products of non-zero entries.
+    let l_inverses = inverses(&l);
+    let m_inverse = |r: usize| if r < rounds { l_inverses[r + 1] } else { Fr::from(1u64) };
     // w[r][k] is the coefficient of s_{k+1}.
     let mut w: Vec<Vec<Fr>> = rows.iter().map(|row| row[1..].to_vec()).collect();
     let mut e1 = vec![Fr::zero(); width - 1];
     e1[0] = Fr::from(1u64);
     w.push(e1);
+    assert!(
+        w.iter().all(|w| !w[0].is_zero()),
+        "the partial rows' first weights are non-zero"
+    );
+    let w0_inverses = inverses(&w[..rounds].iter().map(|w| w[0]).collect::<Vec<_>>());
 
     let first: Vec<Fr> = (0..width)
-        .map(|j| (1..width).map(|k| w[0][k - 1] * pre_sparse[k][j]).sum::<Fr>() * inverse(m(0)))
+        .map(|j| (1..width).map(|k| w[0][k - 1] * pre_sparse[k][j]).sum::<Fr>() * m_inverse(0))
         .collect();
     pre_sparse[1] = first;
 
     for r in 0..rounds {
         let l5 = l[r].pow([5u64]);
         let v = &columns[r][1..];
-        assert!(!w[r][0].is_zero(), "the partial row's first weight is non-zero");
-        let alpha = w[r + 1][0] * inverse(w[r][0]);
+        let alpha = w[r + 1][0] * w0_inverses[r];
         let gamma: Fr = w[r + 1].iter().zip(v).map(|(w, v)| *w * v).sum();
-        let next = inverse(m(r + 1));
+        let next = m_inverse(r + 1);
         let mut row = vec![gamma * l5 * next, alpha * m(r) * next];
         row.extend((1..width - 1).map(|k| (w[r + 1][k] - alpha * w[r][k]) * next));
         let mut column = vec![Fr::zero(), Fr::zero()];
         column.extend(columns[r][2..].iter().map(|v| *v * l5));
         rows[r] = row;
         columns[r] = column;
-        constants[r] *= inverse(l[r]);
+        constants[r] *= l_inverses[r];
     }
     l[rounds]
 }
@@ -164,30 +220,32 @@ pub fn optimize(width: usize, full_rounds: usize, partial_rounds: usize, constan
         }
     }
 
+    // Walking backwards from the last partial round, round `k` from the end
+    // has the matrix `diag(1, H_k) M`, where `H_0 = I` and `H_{k+1} = H_k M^
+    // = M^^(k+1)` (`M^` is `M` without its first row and column, `M^^k` its
+    // `k`-th power): the dense factor of each round is folded into the round
+    // before it. Its sparse factor has the row `[M_00, r M^^-(k+1)]` and the
+    // column `[0, M^^k c]`, for `r` and `c` the rest of `M`'s first row and
+    // column, so one inversion serves every round. What is left after the
+    // first partial round, `diag(1, M^^R)`, multiplies the MDS of the last
+    // full round before them.
+    let hat: Matrix = mds[1..].iter().map(|row| row[1..].to_vec()).collect();
+    let hat_inv = invert(&hat);
+    let mut row = mds[0][1..].to_vec();
+    let mut column: Vec<Fr> = mds[1..].iter().map(|row| row[0]).collect();
     let mut sparse_rows = vec![Vec::new(); partial_rounds];
     let mut sparse_columns = vec![Vec::new(); partial_rounds];
-    let mut acc = mds.clone();
     for i in (0..partial_rounds).rev() {
-        let hat: Matrix = acc[1..].iter().map(|row| row[1..].to_vec()).collect();
-        let hat_inv = invert(&hat);
-        let row = &acc[0][1..];
-        let w: Vec<Fr> = (0..width - 1)
-            .map(|j| (0..width - 1).map(|k| row[k] * hat_inv[k][j]).sum())
-            .collect();
-        let mut sparse_row = vec![acc[0][0]];
-        sparse_row.extend(w);
-        let mut sparse_column = vec![Fr::zero()];
-        sparse_column.extend(acc[1..].iter().map(|row| row[0]));
-        sparse_rows[i] = sparse_row;
-        sparse_columns[i] = sparse_column;
-
-        let mut diag: Matrix = vec![vec![Fr::zero(); width]; width];
-        diag[0][0] = Fr::from(1u64);
-        for (r, hat_row) in hat.iter().enumerate() {
-            diag[r + 1][1..].copy_from_slice(hat_row);
-        }
-        acc = mul_matrices(&diag, mds);
+        row = mul_vector_matrix(&row, &hat_inv);
+        sparse_rows[i] = [mds[0][0]].iter().chain(&row).copied().collect();
+        sparse_columns[i] = [Fr::zero()].iter().chain(&column).copied().collect();
+        column = mul_matrix_vector(&hat, &column);
     }
+    let mut dense = identity(width);
+    for (dense_row, power_row) in dense[1..].iter_mut().zip(power(&hat, partial_rounds)) {
+        dense_row[1..].copy_from_slice(&power_row);
+    }
+    let acc = mul_matrices(&dense, mds);
 
     let mut partial_constants: Vec<Fr> = rounds[half..half + partial_rounds].iter().map(|c| c[0]).collect();
     let mut pre_sparse = acc;

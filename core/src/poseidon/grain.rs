@@ -5,24 +5,45 @@
 //! `1 0 254 t 8 R_P <r>`: prime field, x^alpha S-box, 254-bit elements.
 //! Tests compare the result against light-poseidon's tables, so a mistake here
 //! cannot go unnoticed.
+//!
+//! Shared by the crate (widths derived at run time) and the build script
+//! (static tables, `#[path]`-included), so it names `ark_bn254` and `alloc`
+//! directly and uses nothing else of the crate.
 
+use alloc::vec::Vec;
 use ark_bn254::Fr;
 use ark_ff::{BigInt, Field, PrimeField};
 
-const STATE_BITS: usize = 80;
+/// circomlib's number of full rounds, for every width.
+pub const FULL_ROUNDS: usize = 8;
+
+/// circomlib's partial-round counts for widths `t = 2..=17`.
+pub const PARTIAL_ROUNDS: [usize; 16] = [56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68];
+
+const STATE_BITS: u32 = 80;
 const FIELD_BITS: u16 = 254;
 
+/// Register bits computed per step: a new bit's nearest tap is 62 bits after
+/// the oldest, so the next 18 bits depend on the register alone. 16 keeps the
+/// output pairs whole.
+const STEP_BITS: u32 = 16;
+
 pub struct Grain {
-    state: [bool; STATE_BITS],
-    head: usize,
+    /// The 80-bit shift register; bit `i` is the `i`-th oldest bit.
+    state: u128,
+    /// Register output not consumed yet, first in bit 0; `pending` bits.
+    ahead: u32,
+    pending: u32,
 }
 
 impl Grain {
     pub fn new(width: u16, full_rounds: u16, partial_rounds: u16) -> Self {
-        let mut bits = Vec::with_capacity(STATE_BITS);
+        let mut state = 0u128;
+        let mut filled = 0;
         let mut push = |value: u64, count: u32| {
             for i in (0..count).rev() {
-                bits.push((value >> i) & 1 == 1);
+                state |= u128::from((value >> i) & 1) << filled;
+                filled += 1;
             }
         };
         push(1, 2); // field: GF(p)
@@ -32,43 +53,53 @@ impl Grain {
         push(u64::from(full_rounds), 10);
         push(u64::from(partial_rounds), 10);
         push((1 << 30) - 1, 30);
-        let mut state = [false; STATE_BITS];
-        state.copy_from_slice(&bits);
-        let mut grain = Self { state, head: 0 };
-        for _ in 0..160 {
-            grain.clock();
+        debug_assert_eq!(filled, STATE_BITS);
+        let mut grain = Self {
+            state,
+            ahead: 0,
+            pending: 0,
+        };
+        // The first 160 output bits are discarded.
+        for _ in 0..160 / STEP_BITS {
+            grain.step();
         }
+        grain.pending = 0;
         grain
     }
 
-    fn tap(&self, offset: usize) -> bool {
-        self.state[(self.head + offset) % STATE_BITS]
+    /// Clocks the register `STEP_BITS` times:
+    /// `b_{i+80} = b_{i+62} + b_{i+51} + b_{i+38} + b_{i+23} + b_{i+13} + b_i`.
+    fn step(&mut self) {
+        let s = self.state;
+        let new = ((s >> 62) ^ (s >> 51) ^ (s >> 38) ^ (s >> 23) ^ (s >> 13) ^ s) & ((1 << STEP_BITS) - 1);
+        self.state = (s >> STEP_BITS) | (new << (STATE_BITS - STEP_BITS));
+        self.ahead = new as u32;
+        self.pending = STEP_BITS;
     }
 
-    fn clock(&mut self) -> bool {
-        let bit = self.tap(62) ^ self.tap(51) ^ self.tap(38) ^ self.tap(23) ^ self.tap(13) ^ self.tap(0);
-        self.state[self.head] = bit;
-        self.head = (self.head + 1) % STATE_BITS;
-        bit
-    }
-
-    /// Self-shrinking output: a pair (1, b) yields b, a pair (0, _) yields nothing.
-    fn next_bit(&mut self) -> bool {
-        loop {
-            let select = self.clock();
-            let bit = self.clock();
-            if select {
-                return bit;
-            }
+    /// The next two output bits, the first in bit 0.
+    fn next_pair(&mut self) -> u32 {
+        if self.pending == 0 {
+            self.step();
         }
+        let pair = self.ahead & 0b11;
+        self.ahead >>= 2;
+        self.pending -= 2;
+        pair
     }
 
+    /// 254 bits of the self-shrinking output, most significant first: a pair
+    /// `(1, b)` yields `b`, a pair `(0, _)` yields nothing. Branch-free but for
+    /// the loop, since the selector bits are random.
     fn next_bigint(&mut self) -> BigInt<4> {
         let mut limbs = [0u64; 4];
-        for i in (0..usize::from(FIELD_BITS)).rev() {
-            if self.next_bit() {
-                limbs[i / 64] |= 1 << (i % 64);
-            }
+        let mut remaining = usize::from(FIELD_BITS);
+        while remaining > 0 {
+            let pair = self.next_pair();
+            let (select, bit) = (pair & 1, pair >> 1);
+            let at = remaining - 1;
+            limbs[at / 64] |= u64::from(select & bit) << (at % 64);
+            remaining -= select as usize;
         }
         BigInt::new(limbs)
     }
