@@ -6,7 +6,8 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use rustorium_node::server::config::{LogFormat, NodeConfig, TlsConfig};
-use rustorium_node::store::verify_db::verify_redb;
+use rustorium_node::store::backend::any::AnyBackend;
+use rustorium_node::store::verify_db::{verify, verify_redb};
 use rustorium_node::store::{BackendKind, KeyMode, StorageConfig, Store, SyncMode};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve gRPC, gRPC-web, /metrics and the dashboard (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Recompute the root from the stored values and check the root log.
     VerifyDb {
         /// Store directory.
@@ -258,7 +259,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn verify_db(data: PathBuf, config: Option<PathBuf>) -> anyhow::Result<bool> {
     let mut storage = load_config(config.as_ref())?.storage;
     storage.path = data;
-    let report = verify_redb(&storage)?;
+    // Redb is checked in place (and must exist); TiKV and hybrid stores are
+    // checked against the cluster's rows, the source of truth.
+    let report = match storage.backend {
+        BackendKind::Redb => verify_redb(&storage)?,
+        _ => verify(&AnyBackend::open(&storage)?, &storage)?,
+    };
     println!(
         "version {}: {} keys, {} root-log entries",
         report.version, report.keys, report.root_versions
@@ -274,12 +280,12 @@ fn verify_db(data: PathBuf, config: Option<PathBuf>) -> anyhow::Result<bool> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    let result = match cli.command.unwrap_or_else(|| Command::Serve(Box::default())) {
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(serve(args)))
+            .and_then(|rt| rt.block_on(serve(*args)))
             .map(|()| true),
         Command::VerifyDb { data, config } => verify_db(data, config),
     };

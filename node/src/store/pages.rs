@@ -56,7 +56,7 @@ impl PageCache {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn lookup(&self, id: &PageId, version: u64) -> Option<(u64, Option<Arc<Page>>)> {
+    pub fn lookup(&self, id: &PageId, version: u64) -> Option<Found> {
         let state = self.lock();
         match state.entries.get(id) {
             // Latest as of `current_version`: it is the page as of any
@@ -135,6 +135,10 @@ impl PageCache {
     }
 }
 
+/// A page as of some version: the version it was written at, and the page
+/// (`None`: no page there).
+type Found = (u64, Option<Arc<Page>>);
+
 /// The pages of one version, read through the cache.
 pub struct VersionedPages<'a, R: BackendReader> {
     pub reader: &'a R,
@@ -145,7 +149,7 @@ pub struct VersionedPages<'a, R: BackendReader> {
     pub found: Mutex<HashMap<PageId, u64>>,
     /// Pages fetched ahead of the walk (`prefetch`), for versions the
     /// cache does not hold.
-    prefetched: Mutex<HashMap<PageId, (u64, Option<Arc<Page>>)>>,
+    prefetched: Mutex<HashMap<PageId, Found>>,
 }
 
 impl<'a, R: BackendReader> VersionedPages<'a, R> {
@@ -187,7 +191,7 @@ impl<'a, R: BackendReader> VersionedPages<'a, R> {
     }
 
     /// Loads pages in one batched backend call.
-    fn load_many(&self, ids: &[PageId]) -> Result<Vec<(u64, Option<Arc<Page>>)>, StoreError> {
+    fn load_many(&self, ids: &[PageId]) -> Result<Vec<Found>, StoreError> {
         let ranges: Vec<(Vec<u8>, Vec<u8>)> = ids
             .iter()
             .map(|id| {
@@ -220,7 +224,7 @@ impl<R: BackendReader> PageStore for VersionedPages<'_, R> {
     type Error = StoreError;
 
     fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Page>>, StoreError> {
-        let mut entries: Vec<Option<(u64, Option<Arc<Page>>)>> = {
+        let mut entries: Vec<Option<Found>> = {
             let prefetched = self
                 .prefetched
                 .lock()

@@ -63,6 +63,9 @@ pub struct Mvcc {
     keys: BTreeMap<Vec<u8>, KeyState>,
 }
 
+/// A scanned key with its value, or the lock that hides it.
+pub type Scanned = (Vec<u8>, Result<Vec<u8>, KeyError>);
+
 /// Milliseconds of a TSO timestamp.
 pub fn physical(ts: u64) -> u64 {
     ts >> 18
@@ -118,7 +121,7 @@ impl Mvcc {
         limit: usize,
         ts: u64,
         reverse: bool,
-    ) -> Vec<(Vec<u8>, Result<Vec<u8>, KeyError>)> {
+    ) -> Vec<Scanned> {
         let range = (
             Bound::Included(lower.to_vec()),
             upper.map_or(Bound::Unbounded, |u| Bound::Excluded(u.to_vec())),
