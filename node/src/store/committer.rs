@@ -243,7 +243,7 @@ fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
                 std::thread::sleep(Duration::from_millis(u64::from(retries) * 2));
                 match shared
                     .backend
-                    .reader()
+                    .latest_reader()
                     .map_err(StoreError::from)
                     .and_then(|r| shared.adopt_latest(&r))
                 {

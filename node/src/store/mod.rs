@@ -180,7 +180,7 @@ impl<B: Backend> Shared<B> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if checked.elapsed() >= interval {
-                let reader = self.backend.reader()?;
+                let reader = self.backend.latest_reader()?;
                 self.adopt_latest(&reader)?;
                 *checked = Instant::now();
                 drop(checked);
@@ -632,20 +632,27 @@ fn read_blocking<B: Backend>(
         }
     };
     let escaped = escape_key(key);
-    let value = match reader.last_in(Table::Values, &versioned(&escaped, 0), &versioned(&escaped, version))? {
+    let value_lookup = (Table::Values, versioned(&escaped, 0), versioned(&escaped, version));
+    let view = VersionedPages::new(&reader, version, &shared.cache, &shared.codec);
+    let started = Instant::now();
+    let value_row = if shared.backend.shared().is_some() {
+        // Remote backend: the value and the pages on the key's path in one
+        // batched call, one round trip. A leaf sits about log2(keys) deep;
+        // pages down to there exist on nearly every path, and a deeper one
+        // is loaded by the walk itself (asking for more would fetch pages
+        // that do not exist on most paths).
+        let expected_depth = (64 - head.keys.leading_zeros()) as usize;
+        let depth = expected_depth.min(usize::from(shared.config.max_levels));
+        view.prefetch_path(&key_field, depth, std::slice::from_ref(&value_lookup))?
+            .pop()
+            .flatten()
+    } else {
+        reader.last_in(value_lookup.0, &value_lookup.1, &value_lookup.2)?
+    };
+    let value = match value_row {
         Some((row, record)) if !record.is_empty() => Some(shared.codec.decode(Table::Values, &row, &record)?),
         _ => None,
     };
-    let view = VersionedPages::new(&reader, version, &shared.cache, &shared.codec);
-    let started = Instant::now();
-    if shared.backend.shared().is_some() {
-        // Remote backend: fetch the whole path in one round trip. A leaf
-        // sits about log2(keys) deep; two levels more cover most paths, and
-        // a deeper page is loaded by the walk itself. (Asking for more would
-        // fetch pages that do not exist on most paths.)
-        let expected_depth = (64 - head.keys.leading_zeros()) as usize + 2;
-        view.prefetch_path(&key_field, expected_depth.min(usize::from(shared.config.max_levels)))?;
-    }
     let lookup = tree
         .prove(&view, &key_field)
         .map_err(|e| StoreError::Tree(e.to_string()))?;

@@ -10,7 +10,7 @@
 //! version fill it, under one lock with the current version, so it never holds
 //! anything but latest entries.
 
-use crate::store::backend::{BackendReader, Table};
+use crate::store::backend::{BackendReader, KeyValue, LastIn, Table};
 use crate::store::codec::RecordCodec;
 use crate::store::error::StoreError;
 use crate::store::keys::{split_version, versioned};
@@ -168,17 +168,20 @@ impl<'a, R: BackendReader> VersionedPages<'a, R> {
     /// batched backend call instead of one call per page level: for remote
     /// backends, one round trip for the whole path. Pages below the leaf do
     /// not exist and come back empty.
-    pub fn prefetch_path(&self, key: &rustorium_core::Fr, depth: usize) -> Result<(), StoreError> {
+    /// `also` rides along in the same call; its answers are returned.
+    pub fn prefetch_path(
+        &self,
+        key: &rustorium_core::Fr,
+        depth: usize,
+        also: &[LastIn],
+    ) -> Result<Vec<Option<KeyValue>>, StoreError> {
         let path = rustorium_core::tree::key_path(key);
         let ids: Vec<PageId> = (1..=depth.max(1))
             .step_by(rustorium_core::tree::PAGE_LEVELS)
             .map(|d| PageId::containing(d, &path))
             .filter(|id| self.cache.lookup(id, self.version).is_none())
             .collect();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let loaded = self.load_many(&ids)?;
+        let (loaded, extra) = self.load_many_and(&ids, also)?;
         let mut prefetched = self
             .prefetched
             .lock()
@@ -187,19 +190,34 @@ impl<'a, R: BackendReader> VersionedPages<'a, R> {
             self.cache.fill(id, self.version, written, page.clone());
             prefetched.insert(id, (written, page));
         }
-        Ok(())
+        Ok(extra)
     }
 
     /// Loads pages in one batched backend call.
     fn load_many(&self, ids: &[PageId]) -> Result<Vec<Found>, StoreError> {
-        let ranges: Vec<(Vec<u8>, Vec<u8>)> = ids
+        Ok(self.load_many_and(ids, &[])?.0)
+    }
+
+    /// Loads pages and answers `also` in the same batched backend call.
+    fn load_many_and(
+        &self,
+        ids: &[PageId],
+        also: &[LastIn],
+    ) -> Result<(Vec<Found>, Vec<Option<KeyValue>>), StoreError> {
+        let mut lookups: Vec<LastIn> = ids
             .iter()
             .map(|id| {
                 let prefix = id.to_key();
-                (versioned(&prefix, 0), versioned(&prefix, self.version))
+                (Table::Pages, versioned(&prefix, 0), versioned(&prefix, self.version))
             })
             .collect();
-        let found = self.reader.last_in_many(Table::Pages, &ranges)?;
+        lookups.extend_from_slice(also);
+        let mut found = self.reader.last_in_many(&lookups)?;
+        let extra = found.split_off(ids.len());
+        Ok((self.decode_found(ids, found)?, extra))
+    }
+
+    fn decode_found(&self, ids: &[PageId], found: Vec<Option<KeyValue>>) -> Result<Vec<Found>, StoreError> {
         ids.iter()
             .zip(found)
             .map(|(id, entry)| {

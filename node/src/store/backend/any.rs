@@ -4,7 +4,7 @@
 use super::hybrid::{HybridBackend, HybridReader};
 use super::redb::{RedbBackend, RedbReader};
 use super::tikv::{TikvBackend, TikvReader};
-use super::{Backend, BackendError, BackendReader, KeyValue, Table, WriteBatch};
+use super::{Backend, BackendError, BackendReader, KeyValue, LastIn, Table, WriteBatch};
 use crate::store::config::{BackendKind, StorageConfig};
 use std::ops::Bound;
 
@@ -58,8 +58,8 @@ impl BackendReader for AnyReader {
         each!(self, r => r.last_in(table, start, end))
     }
 
-    fn last_in_many(&self, table: Table, ranges: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Option<KeyValue>>, BackendError> {
-        each!(self, r => r.last_in_many(table, ranges))
+    fn last_in_many(&self, lookups: &[LastIn]) -> Result<Vec<Option<KeyValue>>, BackendError> {
+        each!(self, r => r.last_in_many(lookups))
     }
 
     fn range(
@@ -85,6 +85,14 @@ impl Backend for AnyBackend {
             Self::Redb(b) => AnyReader::Redb(b.reader()?),
             Self::Tikv(b) => AnyReader::Tikv(b.reader()?),
             Self::Hybrid(b) => AnyReader::Hybrid(b.reader()?),
+        })
+    }
+
+    fn latest_reader(&self) -> Result<AnyReader, BackendError> {
+        Ok(match self {
+            Self::Redb(b) => AnyReader::Redb(b.latest_reader()?),
+            Self::Tikv(b) => AnyReader::Tikv(b.latest_reader()?),
+            Self::Hybrid(b) => AnyReader::Hybrid(b.latest_reader()?),
         })
     }
 

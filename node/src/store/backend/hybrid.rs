@@ -12,7 +12,7 @@
 //! refills from TiKV. Root records, settings and scans always go to TiKV.
 
 use super::tikv::{TikvBackend, TikvReader};
-use super::{Backend, BackendError, BackendReader, KeyValue, Table, WriteBatch};
+use super::{Backend, BackendError, BackendReader, KeyValue, LastIn, Table, WriteBatch};
 use crate::store::keys::{split_version, versioned};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
@@ -197,6 +197,18 @@ impl Backend for HybridBackend {
         "hybrid"
     }
 
+    fn latest_reader(&self) -> Result<HybridReader, BackendError> {
+        Ok(HybridReader {
+            remote: self.remote.latest_reader()?,
+            local: self.local.clone(),
+            txn: self
+                .local
+                .db
+                .begin_read()
+                .map_err(|e| BackendError::new("begin read", e))?,
+        })
+    }
+
     fn reader(&self) -> Result<HybridReader, BackendError> {
         Ok(HybridReader {
             remote: self.remote.reader()?,
@@ -369,67 +381,69 @@ impl BackendReader for HybridReader {
 
     fn last_in(&self, table: Table, start: &[u8], end: &[u8]) -> Result<Option<KeyValue>, BackendError> {
         Ok(self
-            .last_in_many(table, &[(start.to_vec(), end.to_vec())])?
+            .last_in_many(&[(table, start.to_vec(), end.to_vec())])?
             .pop()
             .flatten())
     }
 
-    fn last_in_many(&self, table: Table, ranges: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Option<KeyValue>>, BackendError> {
-        // Only "newest version of one prefix" lookups are cacheable.
-        let lookups: Option<Vec<(&[u8], u64)>> = cacheable(table)
-            .then(|| {
-                ranges
-                    .iter()
-                    .map(|(start, end)| {
-                        let (prefix, version) = split_version(end)?;
-                        (start.as_slice() == versioned(prefix, 0).as_slice()).then_some((prefix, version))
-                    })
-                    .collect()
-            })
-            .flatten();
-        let Some(lookups) = lookups else {
-            return self.remote.last_in_many(table, ranges);
+    fn last_in_many(&self, lookups: &[LastIn]) -> Result<Vec<Option<KeyValue>>, BackendError> {
+        // Only "newest version of one prefix" lookups of values and pages
+        // are cacheable; the rest go to TiKV, in the same batch as misses.
+        let cacheable_lookup = |(table, start, end): &LastIn| -> Option<(Vec<u8>, u64)> {
+            if !cacheable(*table) {
+                return None;
+            }
+            let (prefix, version) = split_version(end)?;
+            (start.as_slice() == versioned(prefix, 0).as_slice()).then(|| (prefix.to_vec(), version))
         };
         let mut answers = Vec::with_capacity(lookups.len());
-        let mut missing = Vec::new();
-        for (i, (prefix, version)) in lookups.iter().enumerate() {
-            let coherence = self.local.observe(*version);
-            match self.cached(table, prefix, *version, coherence.epoch)? {
+        let mut remote = Vec::new();
+        let (mut hits, mut misses) = (0, 0);
+        for (i, lookup) in lookups.iter().enumerate() {
+            let cached = match cacheable_lookup(lookup) {
+                Some((prefix, version)) => {
+                    let coherence = self.local.observe(version);
+                    let cached = self.cached(lookup.0, &prefix, version, coherence.epoch)?;
+                    if cached.is_some() {
+                        hits += 1;
+                    } else {
+                        misses += 1;
+                    }
+                    cached
+                }
+                None => None,
+            };
+            match cached {
                 Some(answer) => answers.push(answer),
                 None => {
                     answers.push(None);
-                    missing.push(i);
+                    remote.push(i);
                 }
             }
         }
-        self.local
-            .hits
-            .fetch_add((lookups.len() - missing.len()) as u64, Ordering::Relaxed);
-        self.local.misses.fetch_add(missing.len() as u64, Ordering::Relaxed);
-        if missing.is_empty() {
+        self.local.hits.fetch_add(hits, Ordering::Relaxed);
+        self.local.misses.fetch_add(misses, Ordering::Relaxed);
+        if remote.is_empty() {
             return Ok(answers);
         }
-        let remote_ranges: Vec<(Vec<u8>, Vec<u8>)> = missing.iter().map(|&i| ranges[i].clone()).collect();
-        let fetched = self.remote.last_in_many(table, &remote_ranges)?;
+        let remote_lookups: Vec<LastIn> = remote.iter().map(|&i| lookups[i].clone()).collect();
+        let fetched = self.remote.last_in_many(&remote_lookups)?;
         let coherence = *self.local.coherence();
         let mut fills = Vec::new();
-        for (&i, answer) in missing.iter().zip(fetched) {
-            let (prefix, version) = lookups[i];
+        for (&i, answer) in remote.iter().zip(fetched) {
             // Only an answer as of `coherent` is the latest as of it.
-            if version == coherence.coherent {
-                let entry = match &answer {
-                    Some((key, record)) => Entry {
-                        epoch: coherence.epoch,
-                        written: split_version(key).map_or(0, |(_, w)| w),
-                        row: Some(record.clone()),
-                    },
-                    None => Entry {
-                        epoch: coherence.epoch,
-                        written: 0,
-                        row: None,
-                    },
+            if let Some((prefix, version)) = cacheable_lookup(&lookups[i])
+                && version == coherence.coherent
+            {
+                let entry = Entry {
+                    epoch: coherence.epoch,
+                    written: answer
+                        .as_ref()
+                        .and_then(|(key, _)| split_version(key))
+                        .map_or(0, |(_, w)| w),
+                    row: answer.as_ref().map(|(_, record)| record.clone()),
                 };
-                fills.push((entry_key(table, prefix), entry));
+                fills.push((entry_key(lookups[i].0, &prefix), entry));
             }
             answers[i] = answer;
         }

@@ -125,6 +125,9 @@ impl WriteBatch {
 
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
+/// "The last entry of `table` in `[start, end]`", for `last_in_many`.
+pub type LastIn = (Table, Vec<u8>, Vec<u8>);
+
 /// A consistent read-only view of a backend.
 pub trait BackendReader: Send {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
@@ -134,10 +137,10 @@ pub trait BackendReader: Send {
 
     /// `last_in` for several ranges at once; remote backends fetch them
     /// concurrently, in one round trip's time.
-    fn last_in_many(&self, table: Table, ranges: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Option<KeyValue>>, BackendError> {
-        ranges
+    fn last_in_many(&self, lookups: &[LastIn]) -> Result<Vec<Option<KeyValue>>, BackendError> {
+        lookups
             .iter()
-            .map(|(start, end)| self.last_in(table, start, end))
+            .map(|(table, start, end)| self.last_in(*table, start, end))
             .collect()
     }
 
@@ -157,8 +160,15 @@ pub trait Backend: Send + Sync + 'static {
 
     fn name(&self) -> &'static str;
 
-    /// A snapshot that sees every commit that returned before this call.
+    /// A snapshot that sees every commit this process made or read before
+    /// this call (a shared backend may reuse a recent timestamp for that).
     fn reader(&self) -> Result<Self::Reader, BackendError>;
+
+    /// A snapshot that also sees every commit other processes made before
+    /// this call: what checking for a newer head needs.
+    fn latest_reader(&self) -> Result<Self::Reader, BackendError> {
+        self.reader()
+    }
 
     /// Commits the batch atomically; `durable` makes it survive a crash
     /// (and every non-durable commit before it) before returning.

@@ -16,7 +16,7 @@
 //! re-reads `roots/v` at a fresh timestamp (lock resolution settles the
 //! primary) to learn whether its record is the one that landed.
 
-use super::{Backend, BackendError, BackendReader, KeyValue, Table, WriteBatch};
+use super::{Backend, BackendError, BackendReader, KeyValue, LastIn, Table, WriteBatch};
 use serde::{Deserialize, Serialize};
 use std::ops::Bound;
 use std::sync::Arc;
@@ -77,12 +77,16 @@ impl Default for TikvConfig {
     }
 }
 
+/// How long a timestamp is reused for reads (see `recent_timestamp`).
+const RECENT_TIMESTAMP_LIFETIME: Duration = Duration::from_secs(1);
+
 struct Inner {
     /// Always `Some` until dropped.
     runtime: Option<Runtime>,
     client: TransactionClient,
     config: TikvConfig,
     prefix: Vec<u8>,
+    recent: std::sync::Mutex<Option<(Timestamp, std::time::Instant)>>,
 }
 
 /// A store's rows in TiKV.
@@ -216,6 +220,7 @@ impl TikvBackend {
                 client,
                 config,
                 prefix,
+                recent: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -277,12 +282,35 @@ impl TikvBackend {
         })
     }
 
+    /// A fresh timestamp from PD, remembered for `reader`.
     fn timestamp(&self) -> Result<Timestamp, BackendError> {
         let client = self.inner.client.clone();
-        self.retrying("get a timestamp from PD", || {
+        let ts = self.retrying("get a timestamp from PD", || {
             let client = client.clone();
             async move { client.current_timestamp().await }
-        })
+        })?;
+        *self
+            .inner
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((ts.clone(), std::time::Instant::now()));
+        Ok(ts)
+    }
+
+    /// A timestamp taken after this process's last commit, and recently
+    /// enough to be far from TiKV's GC safe point: any snapshot at it sees
+    /// every version this process committed or adopted, and versioned rows
+    /// never change, so reads need no new timestamp (a round trip to PD).
+    fn recent_timestamp(&self) -> Option<Timestamp> {
+        let recent = self
+            .inner
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        recent
+            .as_ref()
+            .filter(|(_, taken)| taken.elapsed() < RECENT_TIMESTAMP_LIFETIME)
+            .map(|(ts, _)| ts.clone())
     }
 
     /// One transaction: reads `roots/v` if the batch advances to `v`, writes
@@ -397,13 +425,47 @@ impl Backend for TikvBackend {
     }
 
     fn reader(&self) -> Result<TikvReader, BackendError> {
+        let timestamp = std::sync::OnceLock::new();
+        if let Some(recent) = self.recent_timestamp() {
+            let _ = timestamp.set(recent);
+        }
+        Ok(TikvReader {
+            backend: self.clone(),
+            timestamp,
+        })
+    }
+
+    fn latest_reader(&self) -> Result<TikvReader, BackendError> {
         Ok(TikvReader {
             backend: self.clone(),
             timestamp: std::sync::OnceLock::new(),
         })
     }
 
-    fn commit(&self, batch: WriteBatch, _durable: bool) -> Result<(), BackendError> {
+    fn commit(&self, batch: WriteBatch, durable: bool) -> Result<(), BackendError> {
+        let result = self.commit_batch(batch, durable);
+        // Whatever happened, later readers need a timestamp after it.
+        *self
+            .inner
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        result
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        // TiKV's size is the cluster's business (and region statistics are
+        // approximate); the node reports none and max_size does not apply.
+        0
+    }
+
+    fn shared(&self) -> Option<Duration> {
+        Some(self.inner.config.head_refresh_interval)
+    }
+}
+
+impl TikvBackend {
+    fn commit_batch(&self, batch: WriteBatch, _durable: bool) -> Result<(), BackendError> {
         // TiKV commits are replicated by Raft before they are acknowledged:
         // every commit is durable.
         if batch.puts.is_empty() && batch.deletes.is_empty() {
@@ -465,16 +527,6 @@ impl Backend for TikvBackend {
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_secs(1));
         }
-    }
-
-    fn disk_bytes(&self) -> u64 {
-        // TiKV's size is the cluster's business (and region statistics are
-        // approximate); the node reports none and max_size does not apply.
-        0
-    }
-
-    fn shared(&self) -> Option<Duration> {
-        Some(self.inner.config.head_refresh_interval)
     }
 }
 
@@ -542,16 +594,16 @@ impl BackendReader for TikvReader {
 
     fn last_in(&self, table: Table, start: &[u8], end: &[u8]) -> Result<Option<KeyValue>, BackendError> {
         Ok(self
-            .last_in_many(table, &[(start.to_vec(), end.to_vec())])?
+            .last_in_many(&[(table, start.to_vec(), end.to_vec())])?
             .pop()
             .flatten())
     }
 
-    fn last_in_many(&self, table: Table, ranges: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Option<KeyValue>>, BackendError> {
+    fn last_in_many(&self, lookups: &[LastIn]) -> Result<Vec<Option<KeyValue>>, BackendError> {
         let ts = self.timestamp()?;
-        let ranges: Vec<BoundRange> = ranges
+        let ranges: Vec<BoundRange> = lookups
             .iter()
-            .map(|(start, end)| (self.backend.key(table, start)..=self.backend.key(table, end)).into())
+            .map(|(table, start, end)| (self.backend.key(*table, start)..=self.backend.key(*table, end)).into())
             .collect();
         let found = self.backend.retrying("reverse scan in TiKV", || {
             let scans = ranges.iter().map(|range| {
