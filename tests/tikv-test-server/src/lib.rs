@@ -188,6 +188,11 @@ impl TestCluster {
         self.pd_addr.to_string()
     }
 
+    /// The address of TiKV store `id` (1-based).
+    pub fn store_endpoint(&self, id: u64) -> String {
+        lock(&self.state.store_addrs).get(&id).cloned().unwrap_or_default()
+    }
+
     pub fn inject(&self, fault: Fault) {
         lock(&self.state.faults).push(fault);
     }

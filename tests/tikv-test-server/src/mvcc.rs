@@ -114,14 +114,7 @@ impl Mvcc {
 
     /// Up to `limit` visible pairs in `[lower, upper)` as of `ts`, ascending
     /// or (reverse) descending; a locked key yields its lock error in place.
-    pub fn scan(
-        &self,
-        lower: &[u8],
-        upper: Option<&[u8]>,
-        limit: usize,
-        ts: u64,
-        reverse: bool,
-    ) -> Vec<Scanned> {
+    pub fn scan(&self, lower: &[u8], upper: Option<&[u8]>, limit: usize, ts: u64, reverse: bool) -> Vec<Scanned> {
         let range = (
             Bound::Included(lower.to_vec()),
             upper.map_or(Bound::Unbounded, |u| Bound::Excluded(u.to_vec())),

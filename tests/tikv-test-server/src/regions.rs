@@ -180,7 +180,10 @@ const MARKER: u8 = 0xff;
 /// each followed by `0xff - padding`.
 pub fn encode_bytes(key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity((key.len() / GROUP + 1) * (GROUP + 1));
-    for chunk in key.chunks(GROUP).chain(key.len().is_multiple_of(GROUP).then_some(&[][..])) {
+    for chunk in key
+        .chunks(GROUP)
+        .chain(key.len().is_multiple_of(GROUP).then_some(&[][..]))
+    {
         let pad = GROUP - chunk.len();
         out.extend_from_slice(chunk);
         out.extend(std::iter::repeat_n(0, pad));

@@ -97,3 +97,54 @@ async fn concurrent_writers_conflict_and_split_is_survived() {
     let pairs: Vec<_> = snapshot.scan(.., 10).await.unwrap().collect();
     assert_eq!(pairs.len(), 3);
 }
+
+/// Calls one RPC by path with the generated message types.
+async fn call<Req, Resp>(endpoint: String, path: &'static str, request: Req) -> Result<Resp, tonic::Status>
+where
+    Req: prost::Message + Send + Sync + 'static,
+    Resp: prost::Message + Default + Send + Sync + 'static,
+{
+    let channel = tonic::transport::Channel::from_shared(format!("http://{endpoint}"))
+        .expect("valid endpoint")
+        .connect()
+        .await
+        .expect("connects");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let codec = tonic::codec::ProstCodec::<Req, Resp>::default();
+    grpc.unary(
+        tonic::Request::new(request),
+        http::uri::PathAndQuery::from_static(path),
+        codec,
+    )
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpcs_the_server_does_not_implement_say_so() {
+    use rustorium_tikv_test_server::proto::{kvrpcpb, pdpb};
+    let cluster = TestCluster::start(ClusterOptions::default()).await.unwrap();
+    let pd = cluster.pd_endpoint();
+    let error = call::<_, pdpb::ScatterRegionResponse>(
+        pd.clone(),
+        "/pdpb.PD/ScatterRegion",
+        pdpb::ScatterRegionRequest::default(),
+    )
+    .await
+    .expect_err("not implemented");
+    assert_eq!(error.code(), tonic::Code::Unimplemented, "{error}");
+    let members: pdpb::GetMembersResponse = call(pd, "/pdpb.PD/GetMembers", pdpb::GetMembersRequest::default())
+        .await
+        .unwrap();
+    let store = cluster.store_endpoint(members.leader.map_or(1, |_| 1));
+    let error = call::<_, kvrpcpb::RawGetResponse>(store, "/tikvpb.Tikv/RawGet", kvrpcpb::RawGetRequest::default())
+        .await
+        .expect_err("raw KV is not implemented");
+    assert_eq!(error.code(), tonic::Code::Unimplemented, "{error}");
+    assert_eq!(
+        cluster.take_call_set(),
+        set(&["pdpb.PD/ScatterRegion", "pdpb.PD/GetMembers", "tikvpb.Tikv/RawGet"]),
+        "unimplemented calls are logged too"
+    );
+}
