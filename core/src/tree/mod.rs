@@ -11,6 +11,7 @@ mod memory;
 pub mod node;
 pub mod page;
 mod prove;
+pub mod shard;
 pub mod store;
 
 pub use batch::BatchUpdate;

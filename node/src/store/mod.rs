@@ -14,6 +14,7 @@ pub mod error;
 pub mod keys;
 pub mod metrics;
 mod pages;
+pub mod sharded;
 pub mod verify_db;
 
 pub use backend::{Backend, BackendReader};
@@ -80,6 +81,14 @@ pub struct ReadResult {
     pub root: Fr,
     pub version: u64,
     pub timestamp: SystemTime,
+}
+
+/// A tree key's lookup (value element and proof) at one version.
+#[derive(Clone, Debug)]
+pub struct ElementProof {
+    pub lookup: rustorium_core::tree::Lookup,
+    pub root: Fr,
+    pub version: u64,
 }
 
 /// A committed batch.
@@ -520,6 +529,27 @@ impl<B: Backend> Store<B> {
             Err(_) => self.shared.metrics.errors_total.inc(),
         }
         result
+    }
+
+    /// A proof for a tree key (a field element, not a user key) against the
+    /// current head: what putting shards together needs (`sharded.rs`).
+    pub async fn prove_element(&self, key: Fr) -> Result<ElementProof> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let (head, reader) = shared.snapshot()?;
+            let view = VersionedPages::new(&reader, head.version, &shared.cache, &shared.codec);
+            let lookup = head
+                .tree
+                .prove(&view, &key)
+                .map_err(|e| StoreError::Tree(e.to_string()))?;
+            Ok(ElementProof {
+                lookup,
+                root: head.tree.root(),
+                version: head.version,
+            })
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 
     /// `read_proven` at a retained historical version.
