@@ -31,7 +31,12 @@ impl Hybrid {
     }
 
     fn tikv(&self, store: &StorageConfig) -> TikvBackend {
+        self.tikv_with(store, 4_000_000)
+    }
+
+    fn tikv_with(&self, store: &StorageConfig, hybrid_cache_entries: u64) -> TikvBackend {
         TikvBackend::connect(TikvConfig {
+            hybrid_cache_entries,
             pd_endpoints: self.pd_endpoints.clone(),
             namespace: store.path.to_string_lossy().into_owned(),
             request_timeout: Duration::from_millis(800),
@@ -215,5 +220,36 @@ async fn a_node_configured_for_hybrid_serves_and_reports_its_backend() {
     let store = Store::open(config).unwrap();
     assert_eq!(store.backend_name(), "tikv");
     assert_eq!(store.read(b"k").await.unwrap().unwrap().value, b"v");
+    store.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_cache_starts_over_and_stays_correct() {
+    let cluster = cluster().await;
+    let factory = Hybrid::on(&cluster);
+    let config = StorageConfig {
+        cache_pages: 1,
+        ..store_config("bounded")
+    };
+    let backend = HybridBackend::open(
+        factory.tikv_with(&config, 40),
+        &factory.cache_root.path().join("bounded"),
+    )
+    .unwrap();
+    let store = Store::open_with(backend.clone(), config).unwrap();
+    for i in 0..60u32 {
+        store
+            .write(format!("k{i}").as_bytes(), format!("v{i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    assert!(
+        backend.cache_clears() > 0,
+        "60 keys and their pages do not fit in 40 entries"
+    );
+    for i in 0..60u32 {
+        let read = store.read(format!("k{i}").as_bytes()).await.unwrap().expect("present");
+        assert_eq!(read.value, format!("v{i}").into_bytes());
+    }
     store.shutdown();
 }

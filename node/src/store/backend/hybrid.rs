@@ -14,7 +14,7 @@
 use super::tikv::{TikvBackend, TikvReader};
 use super::{Backend, BackendError, BackendReader, KeyValue, LastIn, Table, WriteBatch};
 use crate::store::keys::{split_version, versioned};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,10 +91,14 @@ struct LocalCache {
     coherence: Mutex<Coherence>,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Entries the cache may hold (one per cached value or page prefix).
+    max_entries: u64,
+    /// Times the cache was full and started over.
+    clears: AtomicU64,
 }
 
 impl LocalCache {
-    fn open(dir: &Path) -> Result<Self, BackendError> {
+    fn open(dir: &Path, max_entries: u64) -> Result<Self, BackendError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| BackendError::new("create cache directory", format!("{}: {e}", dir.display())))?;
         let file = dir.join(FILE_NAME);
@@ -125,6 +129,8 @@ impl LocalCache {
             coherence: Mutex::new(coherence),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            max_entries: max_entries.max(1),
+            clears: AtomicU64::new(0),
         })
     }
 
@@ -158,6 +164,14 @@ impl LocalCache {
             let mut table = txn
                 .open_table(ENTRIES)
                 .map_err(|e| BackendError::new("open table", e))?;
+            if table.len().map_err(|e| BackendError::new("cache size", e))? + entries.len() as u64 > self.max_entries {
+                // Full: start over rather than track recency per entry. The
+                // cache refills with what is read and written from now on.
+                table
+                    .retain(|_, _| false)
+                    .map_err(|e| BackendError::new("cache clear", e))?;
+                self.clears.fetch_add(1, Ordering::Relaxed);
+            }
             for (key, entry) in entries {
                 table
                     .insert(key.as_slice(), entry.encode().as_slice())
@@ -182,11 +196,18 @@ pub struct HybridBackend {
 
 impl HybridBackend {
     /// Uses `remote` as the source of truth and `cache_dir` for the cache.
+    /// The cache holds at most `remote.config().hybrid_cache_entries`.
     pub fn open(remote: TikvBackend, cache_dir: &Path) -> Result<Self, BackendError> {
+        let max_entries = remote.config().hybrid_cache_entries;
         Ok(Self {
+            local: Arc::new(LocalCache::open(cache_dir, max_entries)?),
             remote,
-            local: Arc::new(LocalCache::open(cache_dir)?),
         })
+    }
+
+    /// Times the cache filled up and started over.
+    pub fn cache_clears(&self) -> u64 {
+        self.local.clears.load(Ordering::Relaxed)
     }
 }
 

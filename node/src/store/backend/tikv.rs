@@ -59,6 +59,9 @@ pub struct TikvConfig {
     /// zero checks on every read.
     #[serde(with = "crate::store::config::millis")]
     pub head_refresh_interval: Duration,
+    /// Hybrid backend only: entries (cached value and page lookups, each a
+    /// record of up to a few KiB) the local cache holds before it starts over.
+    pub hybrid_cache_entries: u64,
 }
 
 impl Default for TikvConfig {
@@ -73,6 +76,7 @@ impl Default for TikvConfig {
             retry_backoff: Duration::from_millis(20),
             resolve_timeout: Duration::from_secs(15),
             head_refresh_interval: Duration::from_millis(100),
+            hybrid_cache_entries: 4_000_000,
         }
     }
 }
