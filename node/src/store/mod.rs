@@ -14,6 +14,7 @@ pub mod error;
 pub mod keys;
 pub mod metrics;
 mod pages;
+pub mod repair;
 pub mod sharded;
 pub mod verify_db;
 

@@ -137,7 +137,7 @@ impl PageCache {
 
 /// A page as of some version: the version it was written at, and the page
 /// (`None`: no page there).
-type Found = (u64, Option<Arc<Page>>);
+pub(crate) type Found = (u64, Option<Arc<Page>>);
 
 /// The pages of one version, read through the cache.
 pub struct VersionedPages<'a, R: BackendReader> {
@@ -194,7 +194,7 @@ impl<'a, R: BackendReader> VersionedPages<'a, R> {
     }
 
     /// Loads pages in one batched backend call.
-    fn load_many(&self, ids: &[PageId]) -> Result<Vec<Found>, StoreError> {
+    pub(crate) fn load_many(&self, ids: &[PageId]) -> Result<Vec<Found>, StoreError> {
         Ok(self.load_many_and(ids, &[])?.0)
     }
 

@@ -1,0 +1,151 @@
+//! Merkle repair: a store whose pages were damaged (a flipped bit, a lost
+//! row) is checked against its own root record and fixed from a healthy
+//! copy at the same version, fetching only the pages that fail.
+//!
+//! The walk starts at the root node (from the root record, which both
+//! copies must agree on) and visits every page top-down. A page passes when
+//! it decodes, its two top nodes hash to the node above it, and each middle
+//! node in it hashes its children. A page that fails is fetched from the
+//! source, checked the same way, and written over the damaged row; the walk
+//! continues below the repaired page. Only pages reachable from the root
+//! are checked: that is what reads and proofs use.
+
+use crate::store::backend::{Backend, Table, WriteBatch};
+use crate::store::error::{Result, StoreError};
+use crate::store::keys::versioned;
+use crate::store::pages::VersionedPages;
+use crate::store::{Shared, Store};
+use rustorium_core::Fr;
+use rustorium_core::tree::page::slot;
+use rustorium_core::tree::{KeyPath, Node, PAGE_LEVELS, Page, PageId, middle_hash};
+use std::sync::Arc;
+
+/// What a repair found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    pub version: u64,
+    /// Pages reachable from the root, all checked.
+    pub pages_checked: u64,
+    /// Pages that failed and were fetched from the source.
+    pub pages_fetched: u64,
+}
+
+fn with_bit(path: &KeyPath, depth: usize, set: bool) -> KeyPath {
+    let mut path = *path;
+    let limb = &mut path.0[depth / 64];
+    if set {
+        *limb |= 1 << (depth % 64);
+    } else {
+        *limb &= !(1 << (depth % 64));
+    }
+    path
+}
+
+/// Whether `page` (under the node at `depth` on `path`, whose hash is
+/// `expected`) is what its parent and its own middle nodes say.
+fn consistent(page: &Page, depth: usize, path: &KeyPath, expected: Fr) -> bool {
+    let node = |d: usize, p: &KeyPath| page.node(slot(d, p));
+    let children = |d: usize, p: &KeyPath| {
+        let left = node(d + 1, &with_bit(p, d, false));
+        let right = node(d + 1, &with_bit(p, d, true));
+        middle_hash(left.hash(), right.hash())
+    };
+    if children(depth, path) != expected {
+        return false;
+    }
+    for level in 1..PAGE_LEVELS {
+        let d = depth + level;
+        for position in 0..1usize << level {
+            let p = (0..level).fold(*path, |p, j| with_bit(&p, depth + j, position >> j & 1 == 1));
+            if let Node::Middle(hash) = node(d, &p)
+                && children(d, &p) != hash
+            {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn load<B: Backend>(shared: &Shared<B>, reader: &B::Reader, version: u64, id: PageId) -> Option<(u64, Page)> {
+    let view = VersionedPages::new(reader, version, &shared.cache, &shared.codec);
+    match view.load_many(&[id]) {
+        Ok(mut found) => match found.pop() {
+            Some((written, Some(page))) => Some((written, (*page).clone())),
+            _ => None,
+        },
+        Err(_) => None,
+    }
+}
+
+fn repair_blocking<B: Backend, S: Backend>(target: &Shared<B>, source: &Shared<S>) -> Result<RepairReport> {
+    let (head, reader) = target.snapshot()?;
+    let (source_head, source_reader) = source.snapshot()?;
+    if head.version != source_head.version || head.tree.root() != source_head.tree.root() {
+        return Err(StoreError::Config(format!(
+            "repair needs the source at this store's version and root (this store: version {}, source: version {})",
+            head.version, source_head.version
+        )));
+    }
+    let mut report = RepairReport {
+        version: head.version,
+        ..RepairReport::default()
+    };
+    let mut repairs = Vec::new();
+    let mut stack: Vec<(usize, KeyPath, Fr)> = match head.tree.root_node() {
+        Node::Middle(hash) => vec![(0, KeyPath::default(), hash)],
+        _ => Vec::new(),
+    };
+    while let Some((depth, path, expected)) = stack.pop() {
+        let id = PageId::containing(depth + 1, &path);
+        report.pages_checked += 1;
+        let page = match load(target, &reader, head.version, id) {
+            Some((_, page)) if consistent(&page, depth, &path, expected) => page,
+            _ => {
+                report.pages_fetched += 1;
+                let (written, page) = load(source, &source_reader, head.version, id)
+                    .filter(|(_, page)| consistent(page, depth, &path, expected))
+                    .ok_or_else(|| StoreError::Corrupt(format!("page {id:?} is damaged in the source too")))?;
+                repairs.push((id, written, page.clone()));
+                page
+            }
+        };
+        let bottom = depth + PAGE_LEVELS;
+        for position in 0..1usize << PAGE_LEVELS {
+            let child = (0..PAGE_LEVELS).fold(path, |p, j| with_bit(&p, depth + j, position >> j & 1 == 1));
+            if let Node::Middle(hash) = page.node(slot(bottom, &child)) {
+                stack.push((bottom, child, hash));
+            }
+        }
+    }
+    drop(reader);
+    if !repairs.is_empty() {
+        let mut batch = WriteBatch::default();
+        for (id, written, page) in &repairs {
+            let row = versioned(&id.to_key(), *written);
+            let (record, _) = target.codec.encode(Table::Pages, &row, &page.encode())?;
+            batch.put(Table::Pages, row, record);
+        }
+        target.backend.commit(batch, true)?;
+        target.cache.reset(head.version);
+    }
+    tracing::info!(
+        version = report.version,
+        checked = report.pages_checked,
+        fetched = report.pages_fetched,
+        "merkle repair"
+    );
+    Ok(report)
+}
+
+impl<B: Backend> Store<B> {
+    /// Checks every page reachable from the root and replaces each damaged
+    /// one with `source`'s copy (which must be at the same version and root).
+    pub async fn repair_pages_from<S: Backend>(&self, source: &Store<S>) -> Result<RepairReport> {
+        let target: Arc<Shared<B>> = self.shared.clone();
+        let source: Arc<Shared<S>> = source.shared.clone();
+        tokio::task::spawn_blocking(move || repair_blocking(&target, &source))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+}
