@@ -114,3 +114,48 @@ async fn a_source_at_another_version_is_refused() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repair_command_fixes_a_store_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source_dir, replica_dir) = (dir.path().join("source"), dir.path().join("replica"));
+    for path in [&source_dir, &replica_dir] {
+        let store = Store::open(config(path)).unwrap();
+        fill(&store).await;
+        store.sync().await.unwrap();
+        store.shutdown();
+    }
+    let (row, record) = deep_page_rows(&replica_dir).remove(0);
+    overwrite(&replica_dir, |batch| {
+        let mut bytes = record;
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        batch.put(Table::Pages, row, bytes);
+    });
+    let run = |args: &[&std::path::Path]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rustorium-node"))
+            .arg("repair")
+            .arg("--data")
+            .arg(args[0])
+            .arg("--source")
+            .arg(args[1])
+            .env_remove("RUSTORIUM_DATA")
+            .env_remove("RUSTORIUM_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let output = run(&[&replica_dir, &source_dir]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(" 1 fetched"), "{stdout}");
+    let again = run(&[&replica_dir, &source_dir]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains(" 0 fetched"));
+    assert!(verify_redb(&config(&replica_dir)).unwrap().ok());
+    let missing = run(&[&dir.path().join("nothing"), &source_dir]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no store at"));
+}

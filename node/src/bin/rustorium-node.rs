@@ -37,6 +37,19 @@ enum Command {
         #[arg(long, env = "RUSTORIUM_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Check every page of a store against its root and replace damaged ones
+    /// from a healthy copy at the same version (both Redb, same settings).
+    Repair {
+        /// The damaged store's directory.
+        #[arg(long, env = "RUSTORIUM_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// A healthy copy's directory.
+        #[arg(long)]
+        source: PathBuf,
+        /// A TOML config whose [storage] section describes both stores.
+        #[arg(long, env = "RUSTORIUM_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Default)]
@@ -278,6 +291,33 @@ fn verify_db(data: PathBuf, config: Option<PathBuf>) -> anyhow::Result<bool> {
     Ok(report.ok())
 }
 
+async fn repair(data: PathBuf, source: PathBuf, config: Option<PathBuf>) -> anyhow::Result<bool> {
+    let storage = load_config(config.as_ref())?.storage;
+    for dir in [&data, &source] {
+        if !dir.join("rustorium.redb").exists() {
+            anyhow::bail!("no store at {}", dir.display());
+        }
+    }
+    let open = |path: &PathBuf| {
+        let mut config = storage.clone();
+        config.path = path.clone();
+        config.backend = BackendKind::Redb;
+        Store::open(config).with_context(|| format!("opening store at {}", path.display()))
+    };
+    let (damaged, healthy) = (open(&data)?, open(&source)?);
+    let report = damaged.repair_pages_from(&healthy).await?;
+    println!(
+        "version {}: {} pages checked, {} fetched from {}",
+        report.version,
+        report.pages_checked,
+        report.pages_fetched,
+        source.display()
+    );
+    damaged.shutdown();
+    healthy.shutdown();
+    Ok(true)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or_else(|| Command::Serve(Box::default())) {
@@ -288,6 +328,11 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(serve(*args)))
             .map(|()| true),
         Command::VerifyDb { data, config } => verify_db(data, config),
+        Command::Repair { data, source, config } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(repair(data, source, config))),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
