@@ -4,5 +4,6 @@
 //! tools today; the storage engine, backends and server as they land.
 
 pub mod cli;
+pub mod cluster;
 pub mod server;
 pub mod store;

@@ -1,0 +1,3 @@
+//! Multi-node concerns on top of the store: where shards live.
+
+pub mod placement;
