@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use rustorium_core::Fr;
-use rustorium_core::tree::shard::{ShardError, TopTree, shard_of, shard_probe, sub_root};
+use rustorium_core::tree::shard::{Prefix, ShardError, TopTree, shard_of, shard_probe, sub_root};
 use rustorium_core::tree::{MemoryTree, Node, Op};
 use std::collections::BTreeMap;
 
@@ -65,6 +65,68 @@ proptest! {
             global.verify(&whole.root(), key, expected.value.as_ref(), MAX_LEVELS).unwrap();
         }
     }
+}
+
+/// A cut made by splitting shards at random, as a hot shard would be.
+fn arb_cut() -> impl Strategy<Value = Vec<Prefix>> {
+    prop::collection::vec(any::<prop::sample::Index>(), 0..8).prop_map(|picks| {
+        let mut cut = vec![Prefix::ROOT];
+        for pick in picks {
+            let splittable: Vec<usize> = (0..cut.len()).filter(|i| cut[*i].depth < 5).collect();
+            if splittable.is_empty() {
+                break;
+            }
+            let prefix = cut.remove(splittable[pick.index(splittable.len())]);
+            cut.extend(prefix.children());
+        }
+        cut
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn any_cut_combines_to_the_unsharded_tree(
+        entries in prop::collection::btree_map(arb_key(), any::<u64>().prop_map(Fr::from), 0..40),
+        absent in prop::collection::vec(arb_key(), 0..4),
+        cut in arb_cut(),
+    ) {
+        let mut whole = MemoryTree::new(MAX_LEVELS).unwrap();
+        let ops: Vec<Op> = entries.iter().map(|(k, v)| Op::put(*k, *v)).collect();
+        whole.apply(&ops).unwrap();
+        let mut shards: Vec<MemoryTree> = cut.iter().map(|_| MemoryTree::new(MAX_LEVELS).unwrap()).collect();
+        for (key, value) in &entries {
+            let at = cut.iter().position(|p| p.contains(key)).unwrap();
+            shards[at].apply(&[Op::put(*key, *value)]).unwrap();
+        }
+        let sub_roots = cut.iter().zip(&shards).map(|(prefix, shard)| {
+            let probe = prefix.probe();
+            let lookup = shard.prove(&probe).unwrap();
+            (*prefix, sub_root(&lookup.proof, &probe, lookup.value.as_ref(), prefix.depth).unwrap())
+        });
+        let top = TopTree::from_cut(sub_roots).unwrap();
+        prop_assert_eq!(top.root().hash(), whole.root());
+        for key in entries.keys().chain(&absent) {
+            let at = cut.iter().position(|p| p.contains(key)).unwrap();
+            prop_assert_eq!(top.shard_for(key), Some(cut[at]));
+            let local = shards[at].prove(key).unwrap();
+            let global = top.extend(&local.proof, key).unwrap();
+            prop_assert_eq!(&global, &whole.prove(key).unwrap().proof);
+        }
+    }
+}
+
+#[test]
+fn cuts_with_gaps_or_overlaps_are_refused() {
+    let [left, right] = Prefix::ROOT.children();
+    let [left_left, _] = left.children();
+    let gap = [(left_left, Node::Empty), (right, Node::Empty)];
+    assert_eq!(TopTree::from_cut(gap), Err(ShardError::NotACut));
+    let overlap = [(left, Node::Empty), (left_left, Node::Empty), (right, Node::Empty)];
+    assert_eq!(TopTree::from_cut(overlap), Err(ShardError::NotACut));
+    assert_eq!(left_left.parent(), Some(left));
+    assert_eq!(Prefix::ROOT.parent(), None);
 }
 
 #[test]

@@ -108,7 +108,7 @@ async fn concurrent_writers_across_shards() {
         .collect();
     whole.write_batch(&ops, false).await.unwrap();
     assert_eq!(sharded.root().await.unwrap().0, whole.root().0);
-    let used: Vec<u64> = sharded.shards().iter().map(|s| s.root().1).collect();
+    let used: Vec<u64> = sharded.stores().iter().map(|s| s.root().1).collect();
     assert!(used.iter().all(|v| *v > 0), "every shard took writes: {used:?}");
     whole.shutdown();
 }
@@ -118,4 +118,123 @@ fn bad_shard_settings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let error = ShardedStore::open(&config(dir.path()), 9).unwrap_err();
     assert!(error.to_string().contains("at most 8"), "{error}");
+}
+
+async fn same_as(sharded: &ShardedStore, whole: &Store, keys: impl Iterator<Item = Vec<u8>>) {
+    let (root, _) = sharded.root().await.unwrap();
+    assert_eq!(root, whole.root().0, "global root");
+    for key in keys {
+        let read = sharded.read(&key).await.unwrap();
+        let expected = whole.read_proven(&key, None).await.unwrap();
+        assert_eq!(read.root, expected.root);
+        assert_eq!(read.value, expected.value);
+        assert_eq!(read.proof, expected.proof);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_and_merge_change_no_root_and_survive_reopen() {
+    use rustorium_core::tree::shard::Prefix;
+    let dir = tempfile::tempdir().unwrap();
+    let sharded = ShardedStore::open(&config(&dir.path().join("s")), 1).unwrap();
+    let whole = Store::open(config(&dir.path().join("whole"))).unwrap();
+    let ops = |from: u32, to: u32| -> Vec<BatchOp> {
+        (from..to)
+            .map(|i| BatchOp::Put {
+                key: format!("key-{i}").into_bytes(),
+                value: format!("value-{i}").into_bytes(),
+            })
+            .collect()
+    };
+    let keys = |to: u32| (0..to + 5).map(|i| format!("key-{i}").into_bytes());
+    sharded.write_batch(&ops(0, 300)).await.unwrap();
+    whole.write_batch(&ops(0, 300), false).await.unwrap();
+    same_as(&sharded, &whole, keys(300)).await;
+
+    let hot = Prefix { depth: 1, index: 0 };
+    sharded.split(hot).await.unwrap();
+    assert_eq!(
+        sharded.cut(),
+        vec![
+            Prefix { depth: 1, index: 1 },
+            Prefix { depth: 2, index: 0 },
+            Prefix { depth: 2, index: 2 }
+        ]
+    );
+    same_as(&sharded, &whole, keys(300)).await;
+    sharded.split(Prefix { depth: 2, index: 2 }).await.unwrap();
+    sharded.write_batch(&ops(300, 400)).await.unwrap();
+    whole.write_batch(&ops(300, 400), false).await.unwrap();
+    same_as(&sharded, &whole, keys(400)).await;
+
+    sharded.merge(Prefix { depth: 2, index: 2 }).await.unwrap();
+    sharded.merge(hot).await.unwrap();
+    assert_eq!(sharded.cut(), Prefix::uniform(1));
+    same_as(&sharded, &whole, keys(400)).await;
+    let error = sharded.merge(hot).await.unwrap_err();
+    assert!(error.to_string().contains("no shard"), "{error}");
+
+    sharded.split(hot).await.unwrap();
+    let cut = sharded.cut();
+    sharded.shutdown();
+    let reopened = ShardedStore::open(&config(&dir.path().join("s")), 1).unwrap();
+    assert_eq!(reopened.cut(), cut, "the cut is kept on disk");
+    same_as(&reopened, &whole, keys(400)).await;
+    reopened.shutdown();
+    whole.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_under_load_loses_nothing() {
+    use rustorium_core::tree::shard::Prefix;
+    let dir = tempfile::tempdir().unwrap();
+    let sharded = std::sync::Arc::new(ShardedStore::open(&config(&dir.path().join("s")), 0).unwrap());
+    for i in 0..200u32 {
+        sharded.write(format!("pre-{i}").as_bytes(), b"v").await.unwrap();
+    }
+    let writers: Vec<_> = (0..8u32)
+        .map(|w| {
+            let sharded = sharded.clone();
+            tokio::spawn(async move {
+                for i in 0..40u32 {
+                    let key = format!("during-{w}-{i}");
+                    let r = sharded.write_with_proof(key.as_bytes(), b"x").await.unwrap();
+                    r.proof
+                        .verify(
+                            &r.root,
+                            &bytes_to_field(key.as_bytes()),
+                            Some(&bytes_to_field(b"x")),
+                            160,
+                        )
+                        .expect("proofs verify while the cut moves");
+                }
+            })
+        })
+        .collect();
+    sharded.split(Prefix::ROOT).await.unwrap();
+    sharded.split(Prefix { depth: 1, index: 1 }).await.unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let whole = Store::open(config(&dir.path().join("whole"))).unwrap();
+    let mut ops: Vec<BatchOp> = (0..200u32)
+        .map(|i| BatchOp::Put {
+            key: format!("pre-{i}").into_bytes(),
+            value: b"v".to_vec(),
+        })
+        .collect();
+    ops.extend((0..8u32).flat_map(|w| {
+        (0..40u32).map(move |i| BatchOp::Put {
+            key: format!("during-{w}-{i}").into_bytes(),
+            value: b"x".to_vec(),
+        })
+    }));
+    whole.write_batch(&ops, false).await.unwrap();
+    assert_eq!(sharded.shard_count(), 3);
+    assert_eq!(
+        sharded.root().await.unwrap().0,
+        whole.root().0,
+        "no write lost or doubled"
+    );
+    whole.shutdown();
 }

@@ -14,7 +14,7 @@
 use super::node::{Leaf, Node, key_path, middle_hash, path_bit};
 use crate::field::Fr;
 use crate::proof::{NodeAux, Proof};
-use alloc::vec;
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use ark_ff::Zero;
 
@@ -34,6 +34,8 @@ pub enum ShardError {
     },
     /// The proof is not one a shard's own tree produces for this key.
     NotAShardProof,
+    /// The shard prefixes leave keys uncovered or overlap.
+    NotACut,
 }
 
 impl core::fmt::Display for ShardError {
@@ -42,6 +44,7 @@ impl core::fmt::Display for ShardError {
             Self::TooManyBits { bits } => write!(f, "{bits} shard bits; at most {MAX_SHARD_BITS}"),
             Self::WrongShardCount { expected, got } => write!(f, "{got} sub-roots for {expected} shards"),
             Self::NotAShardProof => f.write_str("the proof does not come from the key's shard tree"),
+            Self::NotACut => f.write_str("the shard prefixes do not cover every key exactly once"),
         }
     }
 }
@@ -108,17 +111,79 @@ fn join(left: &Node, right: &Node) -> Node {
     }
 }
 
-/// The top `bits` levels of the global tree, built from the shards'
-/// sub-roots: `levels[d][i]` is the node at depth `d` on the prefix whose
-/// bits spell `i`.
+/// Where a shard sits: the keys whose first `depth` path bits spell `index`
+/// (bit `d` of `index` is path bit `d`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Prefix {
+    pub depth: u8,
+    pub index: usize,
+}
+
+impl Prefix {
+    /// The whole key space.
+    pub const ROOT: Self = Self { depth: 0, index: 0 };
+
+    /// The prefix of `depth` bits that `key` has.
+    pub fn of(key: &Fr, depth: u8) -> Self {
+        Self {
+            depth,
+            index: shard_of(key, depth),
+        }
+    }
+
+    pub fn contains(&self, key: &Fr) -> bool {
+        Self::of(key, self.depth) == *self
+    }
+
+    /// The two halves one bit deeper (left: next bit 0).
+    pub fn children(&self) -> [Self; 2] {
+        let depth = self.depth + 1;
+        [
+            Self {
+                depth,
+                index: self.index,
+            },
+            Self {
+                depth,
+                index: self.index | (1 << self.depth),
+            },
+        ]
+    }
+
+    /// The prefix one bit shorter; `None` for the root.
+    pub fn parent(&self) -> Option<Self> {
+        let depth = self.depth.checked_sub(1)?;
+        Some(Self {
+            depth,
+            index: self.index & ((1 << depth) - 1),
+        })
+    }
+
+    /// The `2^bits` prefixes of one depth.
+    pub fn uniform(bits: u8) -> Vec<Self> {
+        (0..1usize << bits).map(|index| Self { depth: bits, index }).collect()
+    }
+
+    /// A key inside the prefix (the prefix, then zeros): a probe whose proof
+    /// in the shard's tree yields the shard's sub-root.
+    pub fn probe(&self) -> Fr {
+        shard_probe(self.index, self.depth)
+    }
+}
+
+/// The levels of the global tree above a cut of shards: every node on a
+/// prefix shorter than (or equal to) some shard's, built from the shards'
+/// sub-roots by the iden3 rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopTree {
-    bits: u8,
-    levels: Vec<Vec<Node>>,
+    /// Sub-roots of the shards.
+    cut: BTreeMap<Prefix, Node>,
+    /// Nodes above the cut.
+    above: BTreeMap<Prefix, Node>,
 }
 
 impl TopTree {
-    /// Combines one sub-root per shard (index = `shard_of`).
+    /// Combines one sub-root per shard of a uniform cut (index = `shard_of`).
     pub fn combine(bits: u8, sub_roots: &[Node]) -> Result<Self, ShardError> {
         if bits > MAX_SHARD_BITS {
             return Err(ShardError::TooManyBits { bits });
@@ -130,54 +195,98 @@ impl TopTree {
                 got: sub_roots.len(),
             });
         }
-        let mut levels = vec![sub_roots.to_vec()];
-        for depth in (0..usize::from(bits)).rev() {
-            let below = levels.last().map(Vec::as_slice).unwrap_or_default();
-            let level = (0..1usize << depth)
-                .map(|i| join(&below[i], &below[i | (1 << depth)]))
-                .collect();
-            levels.push(level);
+        Self::from_cut(Prefix::uniform(bits).into_iter().zip(sub_roots.iter().copied()))
+    }
+
+    /// Combines the sub-roots of any cut: prefixes (of at most
+    /// `MAX_SHARD_BITS` bits) that cover the key space without overlapping.
+    pub fn from_cut(shards: impl IntoIterator<Item = (Prefix, Node)>) -> Result<Self, ShardError> {
+        let cut: BTreeMap<Prefix, Node> = shards.into_iter().collect();
+        if let Some(deep) = cut.keys().find(|p| p.depth > MAX_SHARD_BITS) {
+            return Err(ShardError::TooManyBits { bits: deep.depth });
         }
-        levels.reverse();
-        Ok(Self { bits, levels })
+        let mut top = Self {
+            cut,
+            above: BTreeMap::new(),
+        };
+        let mut used = 0;
+        top.build(Prefix::ROOT, &mut used)?;
+        if used != top.cut.len() {
+            return Err(ShardError::NotACut);
+        }
+        Ok(top)
+    }
+
+    fn build(&mut self, prefix: Prefix, used: &mut usize) -> Result<Node, ShardError> {
+        if let Some(node) = self.cut.get(&prefix) {
+            *used += 1;
+            return Ok(*node);
+        }
+        if prefix.depth >= MAX_SHARD_BITS {
+            return Err(ShardError::NotACut);
+        }
+        let [left, right] = prefix.children();
+        let node = join(&self.build(left, used)?, &self.build(right, used)?);
+        self.above.insert(prefix, node);
+        Ok(node)
+    }
+
+    fn node(&self, prefix: &Prefix) -> Node {
+        self.cut
+            .get(prefix)
+            .or_else(|| self.above.get(prefix))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// The global root node.
     pub fn root(&self) -> Node {
-        self.levels[0][0]
+        self.node(&Prefix::ROOT)
+    }
+
+    /// The shard prefix that holds `key`.
+    pub fn shard_for(&self, key: &Fr) -> Option<Prefix> {
+        (0..=MAX_SHARD_BITS)
+            .map(|depth| Prefix::of(key, depth))
+            .find(|p| self.cut.contains_key(p))
     }
 
     /// The global proof for `key`, given its shard's proof (from the shard
     /// tree whose sub-root this top tree was built with).
     pub fn extend(&self, shard_proof: &Proof, key: &Fr) -> Result<Proof, ShardError> {
-        let bits = usize::from(self.bits);
         let path = key_path(key);
-        let index = shard_of(key, self.bits);
         let mut siblings = Vec::new();
-        for depth in 0..bits {
-            let mask = (1usize << depth) - 1;
-            match self.levels[depth][index & mask] {
+        for depth in 0..=MAX_SHARD_BITS {
+            let prefix = Prefix::of(key, depth);
+            let at = usize::from(depth);
+            if let Some(node) = self.cut.get(&prefix) {
+                return match node {
+                    Node::Middle(_) => {
+                        if shard_proof.depth() <= at {
+                            return Err(ShardError::NotAShardProof);
+                        }
+                        siblings.extend_from_slice(&shard_proof.siblings[at..]);
+                        Ok(Proof {
+                            existence: shard_proof.existence,
+                            siblings,
+                            node_aux: shard_proof.node_aux,
+                        })
+                    }
+                    node => Ok(self.ended_at(*node, key, siblings)),
+                };
+            }
+            match self.node(&prefix) {
                 Node::Middle(_) => {
-                    let sibling = (index & mask) | (usize::from(!path_bit(&path, depth)) << depth);
-                    siblings.push(self.levels[depth + 1][sibling].hash());
+                    let sibling = Prefix {
+                        depth: depth + 1,
+                        index: prefix.index | (usize::from(!path_bit(&path, at)) << at),
+                    };
+                    siblings.push(self.node(&sibling).hash());
                 }
                 node => return Ok(self.ended_at(node, key, siblings)),
             }
         }
-        match self.levels[bits][index] {
-            Node::Middle(_) => {
-                if shard_proof.depth() <= bits {
-                    return Err(ShardError::NotAShardProof);
-                }
-                siblings.extend_from_slice(&shard_proof.siblings[bits..]);
-                Ok(Proof {
-                    existence: shard_proof.existence,
-                    siblings,
-                    node_aux: shard_proof.node_aux,
-                })
-            }
-            node => Ok(self.ended_at(node, key, siblings)),
-        }
+        Err(ShardError::NotACut)
     }
 
     /// A proof whose walk stops at `node` above or at the shard boundary.

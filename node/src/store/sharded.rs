@@ -1,13 +1,18 @@
-//! A tree cut into `2^bits` shards by key-path prefix, each an ordinary
-//! `Store` with its own committer, so writes to different shards commit in
-//! parallel (on every core, and on different backends or nodes). Core's
-//! shard rules (`rustorium_core::tree::shard`) put the pieces back
-//! together: the global root is exactly the unsharded tree's root, and each
-//! shard proof extends to a proof against it.
+//! A tree cut into shards by key-path prefix (`rustorium_core::tree::shard`),
+//! each an ordinary `Store` with its own committer, so writes to different
+//! shards commit in parallel (on every core, and on different backends or
+//! nodes). Core's shard rules put the pieces back together: the global root
+//! is exactly the unsharded tree's root, and each shard proof extends to a
+//! proof against it.
+//!
+//! The cut changes while serving: `split` replaces a hot shard by its two
+//! halves and `merge` joins two cold halves, copying the keys and checking
+//! that the halves' sub-roots join to the old one, so no root changes. Only
+//! the moving shard's writers wait for the copy; reads go on.
 //!
 //! A global root is the root of one cut: every shard at some committed
 //! version (`versions`). Batches are atomic within a shard, not across
-//! shards; each shard's part of a batch is one version of that shard.
+//! shards. A shard's versions start over when it is split or merged.
 
 use crate::store::backend::Backend;
 use crate::store::backend::any::AnyBackend;
@@ -16,8 +21,17 @@ use crate::store::{BatchOp, StorageConfig, Store};
 use rustorium_core::Fr;
 use rustorium_core::proof::Proof;
 use rustorium_core::tree::Node;
-use rustorium_core::tree::shard::{MAX_SHARD_BITS, TopTree, shard_of, shard_probe, sub_root};
-use std::sync::Mutex;
+use rustorium_core::tree::shard::{MAX_SHARD_BITS, Prefix, TopTree, sub_root};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Keys copied per batch when a shard splits or merges.
+const COPY_BATCH: usize = 4096;
+/// The cut of a sharded store on disk: one `depth index generation` line
+/// per shard. A shard made by a split or merge gets a new generation, so
+/// its store never reuses a retired one's files or keys.
+const LAYOUT_FILE: &str = "shards.layout";
 
 /// A proof against a global root, with the cut it belongs to.
 #[derive(Clone, Debug)]
@@ -26,140 +40,315 @@ pub struct ShardedProof {
     pub proof: Proof,
     pub root: Fr,
     /// Each shard's version in the cut the root is of.
-    pub versions: Vec<u64>,
-    pub shard: usize,
+    pub versions: BTreeMap<Prefix, u64>,
+    pub shard: Prefix,
+}
+
+/// Opens the store of one shard (prefix, generation).
+pub type OpenShard<B> = Box<dyn Fn(Prefix, u64) -> Result<Store<B>> + Send + Sync>;
+/// Frees what a retired shard's store held, once nothing reads it.
+pub type RetireShard = Box<dyn Fn(Prefix, u64) + Send + Sync>;
+
+struct Shard<B: Backend> {
+    store: Store<B>,
+    generation: u64,
+    /// Writers hold it shared; a split or merge holds it exclusively.
+    gate: Arc<tokio::sync::RwLock<()>>,
+}
+
+impl<B: Backend> Clone for Shard<B> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            generation: self.generation,
+            gate: self.gate.clone(),
+        }
+    }
 }
 
 /// Shards of one tree.
-#[derive(Debug)]
 pub struct ShardedStore<B: Backend = AnyBackend> {
-    bits: u8,
-    shards: Vec<Store<B>>,
+    shards: RwLock<BTreeMap<Prefix, Shard<B>>>,
     /// Each shard's sub-root at the version it was last seen at.
-    sub_roots: Mutex<Vec<(u64, Node)>>,
+    sub_roots: Mutex<BTreeMap<Prefix, (u64, Node)>>,
+    open_shard: OpenShard<B>,
+    retire_shard: Option<RetireShard>,
+    /// Where the cut is kept, if anywhere.
+    layout_file: Option<PathBuf>,
+    /// Serializes splits and merges.
+    reshaping: tokio::sync::Mutex<()>,
+}
+
+impl<B: Backend> std::fmt::Debug for ShardedStore<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedStore").field("cut", &self.cut()).finish()
+    }
+}
+
+fn shard_name(prefix: Prefix, generation: u64) -> String {
+    format!("shard-{}-{:03}-g{generation}", prefix.depth, prefix.index)
+}
+
+fn read_layout(file: &std::path::Path) -> Result<Option<Vec<(Prefix, u64)>>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::Config(format!("{}: {e}", file.display()))),
+    };
+    let corrupt = |line: &str| StoreError::Corrupt(format!("{}: bad line {line:?}", file.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [depth, index, generation] = fields.as_slice() else {
+                return Err(corrupt(line));
+            };
+            let prefix = Prefix {
+                depth: depth.parse().map_err(|_| corrupt(line))?,
+                index: index.parse().map_err(|_| corrupt(line))?,
+            };
+            Ok((prefix, generation.parse().map_err(|_| corrupt(line))?))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+fn write_layout(file: &std::path::Path, cut: &[(Prefix, u64)]) -> Result<()> {
+    let text: String = cut
+        .iter()
+        .map(|(p, g)| format!("{} {} {g}\n", p.depth, p.index))
+        .collect();
+    let temp = file.with_extension("tmp");
+    std::fs::write(&temp, text)
+        .and_then(|()| std::fs::rename(&temp, file))
+        .map_err(|e| StoreError::Config(format!("writing {}: {e}", file.display())))
 }
 
 impl ShardedStore<AnyBackend> {
-    /// Opens `2^bits` shards: Redb files under `path/shard-NNN`, or TiKV
-    /// namespaces `namespace/shard-NNN` (hybrid: both).
+    /// Opens the shards under `config`: Redb files under `path/shard-D-III`
+    /// (TiKV: namespaces `namespace/shard-D-III`), in the cut kept in
+    /// `path/shards.layout`, or `2^bits` even shards for a new store.
     pub fn open(config: &StorageConfig, bits: u8) -> Result<Self> {
-        Self::check_bits(bits)?;
-        let shards = (0..1usize << bits)
-            .map(|i| {
-                let mut shard = config.clone();
-                shard.path = config.path.join(format!("shard-{i:03}"));
-                shard.tikv.namespace = format!("{}/shard-{i:03}", config.tikv.namespace);
-                Store::open(shard)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Self::from_shards(shards, bits)
+        let base = config.clone();
+        let open_shard: OpenShard<AnyBackend> = Box::new(move |prefix, generation| {
+            let mut shard = base.clone();
+            shard.path = base.path.join(shard_name(prefix, generation));
+            shard.tikv.namespace = format!("{}/{}", base.tikv.namespace, shard_name(prefix, generation));
+            Store::open(shard)
+        });
+        // Local files of retired shards go; rows of retired TiKV shards
+        // stay under their namespace until removed by hand (README).
+        let root = config.path.clone();
+        let retire_shard: RetireShard = Box::new(move |prefix, generation| {
+            let dir = root.join(shard_name(prefix, generation));
+            if let Err(error) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(%error, dir = %dir.display(), "could not remove a retired shard");
+            }
+        });
+        std::fs::create_dir_all(&config.path)
+            .map_err(|e| StoreError::Config(format!("{}: {e}", config.path.display())))?;
+        Self::open_cut(
+            open_shard,
+            Some(retire_shard),
+            Some(config.path.join(LAYOUT_FILE)),
+            bits,
+        )
     }
 }
 
 impl<B: Backend> ShardedStore<B> {
-    fn check_bits(bits: u8) -> Result<()> {
+    /// Opens the cut kept in `layout_file` (or `2^bits` even shards when
+    /// there is none) with `open_shard`.
+    pub fn open_cut(
+        open_shard: OpenShard<B>,
+        retire_shard: Option<RetireShard>,
+        layout_file: Option<PathBuf>,
+        bits: u8,
+    ) -> Result<Self> {
         if bits > MAX_SHARD_BITS {
             return Err(StoreError::Config(format!(
                 "{bits} shard bits: at most {MAX_SHARD_BITS} (256 shards)"
             )));
         }
-        Ok(())
-    }
-
-    /// Puts opened shard stores together; shard `i` must hold only keys of
-    /// prefix `i` (which holds when it is only ever written through here).
-    pub fn from_shards(shards: Vec<Store<B>>, bits: u8) -> Result<Self> {
-        Self::check_bits(bits)?;
-        if shards.len() != 1 << bits {
-            return Err(StoreError::Config(format!(
-                "{} shard stores for {bits} shard bits ({} expected)",
-                shards.len(),
-                1usize << bits
-            )));
+        let cut = match layout_file.as_deref().map(read_layout).transpose()?.flatten() {
+            Some(cut) => cut,
+            None => {
+                let cut: Vec<(Prefix, u64)> = Prefix::uniform(bits).into_iter().map(|p| (p, 0)).collect();
+                if let Some(file) = &layout_file {
+                    write_layout(file, &cut)?;
+                }
+                cut
+            }
+        };
+        // A cut that does not cover every key once is refused here.
+        TopTree::from_cut(cut.iter().map(|(p, _)| (*p, Node::Empty))).map_err(|e| StoreError::Config(e.to_string()))?;
+        let mut shards = BTreeMap::new();
+        for (prefix, generation) in &cut {
+            let store = open_shard(*prefix, *generation)?;
+            shards.insert(
+                *prefix,
+                Shard {
+                    store,
+                    generation: *generation,
+                    gate: Arc::default(),
+                },
+            );
         }
-        let first = shards[0].config();
-        if shards
+        let this = Self {
+            shards: RwLock::new(shards),
+            sub_roots: Mutex::new(BTreeMap::new()),
+            open_shard,
+            retire_shard,
+            layout_file,
+            reshaping: tokio::sync::Mutex::new(()),
+        };
+        let first = this.any_store();
+        if this
+            .stores()
             .iter()
-            .any(|s| s.config().key_mode != first.key_mode || s.max_levels() != first.max_levels)
+            .any(|s| s.config().key_mode != first.config().key_mode || s.max_levels() != first.max_levels())
         {
             return Err(StoreError::Config(
                 "every shard needs the same key_mode and max_levels".into(),
             ));
         }
-        let count = shards.len();
-        Ok(Self {
-            bits,
-            shards,
-            sub_roots: Mutex::new(vec![(u64::MAX, Node::Empty); count]),
-        })
+        Ok(this)
+    }
+
+    fn read_shards(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Prefix, Shard<B>>> {
+        self.shards.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn any_store(&self) -> Store<B> {
+        self.read_shards()
+            .values()
+            .next()
+            .map(|s| s.store.clone())
+            .expect("a cut has at least one shard")
+    }
+
+    /// The shard prefixes, in order.
+    pub fn cut(&self) -> Vec<Prefix> {
+        self.read_shards().keys().copied().collect()
+    }
+
+    /// The shard stores, in prefix order.
+    pub fn stores(&self) -> Vec<Store<B>> {
+        self.read_shards().values().map(|s| s.store.clone()).collect()
     }
 
     pub fn shard_count(&self) -> usize {
-        self.shards.len()
-    }
-
-    pub fn shards(&self) -> &[Store<B>] {
-        &self.shards
+        self.read_shards().len()
     }
 
     pub fn max_levels(&self) -> u16 {
-        self.shards[0].max_levels()
+        self.any_store().max_levels()
     }
 
-    /// The shard a user key belongs to.
-    pub fn shard_of(&self, key: &[u8]) -> Result<usize> {
-        Ok(shard_of(&self.shards[0].key_field(key)?, self.bits))
+    fn key_field(&self, key: &[u8]) -> Result<Fr> {
+        self.any_store().key_field(key)
+    }
+
+    /// The shard that holds `key` now.
+    fn shard_for(&self, key: &Fr) -> (Prefix, Shard<B>) {
+        let shards = self.read_shards();
+        (0..=MAX_SHARD_BITS)
+            .map(|depth| Prefix::of(key, depth))
+            .find_map(|p| shards.get(&p).map(|s| (p, s.clone())))
+            .expect("the cut covers every key")
+    }
+
+    /// The shard for `key` with its gate held shared: the cut cannot move
+    /// it until the guard drops.
+    async fn writable(&self, key: &Fr) -> (Prefix, Store<B>, tokio::sync::OwnedRwLockReadGuard<()>) {
+        loop {
+            let (prefix, shard) = self.shard_for(key);
+            let guard = shard.gate.clone().read_owned().await;
+            // A split or merge may have replaced the shard while we waited.
+            if self.read_shards().contains_key(&prefix) {
+                return (prefix, shard.store, guard);
+            }
+        }
+    }
+
+    /// The shard a user key belongs to now.
+    pub fn shard_of(&self, key: &[u8]) -> Result<Prefix> {
+        Ok(self.shard_for(&self.key_field(key)?).0)
     }
 
     /// Notes a shard's sub-root, read off a proof of `key` at `version`.
-    fn note(&self, shard: usize, version: u64, proof: &Proof, key: &Fr, value: Option<&Fr>) -> Result<()> {
-        let node = sub_root(proof, key, value, self.bits).map_err(|e| StoreError::Tree(e.to_string()))?;
+    fn note(&self, prefix: Prefix, version: u64, node: Node) {
         let mut sub_roots = self.sub_roots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = &mut sub_roots[shard];
-        if entry.0 == u64::MAX || version > entry.0 {
+        let entry = sub_roots.entry(prefix).or_insert((version, node));
+        if version > entry.0 {
             *entry = (version, node);
         }
-        Ok(())
+    }
+
+    fn sub_root_of(proof: &Proof, key: &Fr, value: Option<&Fr>, prefix: Prefix) -> Result<Node> {
+        sub_root(proof, key, value, prefix.depth).map_err(|e| StoreError::Tree(e.to_string()))
+    }
+
+    /// A shard's sub-root at its head, from a probe proof.
+    async fn probe(store: &Store<B>, prefix: Prefix) -> Result<(u64, Node)> {
+        let probe = prefix.probe();
+        let found = store.prove_element(probe).await?;
+        let node = Self::sub_root_of(&found.lookup.proof, &probe, found.lookup.value.as_ref(), prefix)?;
+        Ok((found.version, node))
     }
 
     /// The top tree over every shard's sub-root at (at least) the version
     /// its head had when this was called; `pinned` keeps one shard at the
-    /// version a proof was made at.
-    async fn top(&self, pinned: Option<(usize, u64, Node)>) -> Result<(TopTree, Vec<u64>)> {
-        for (i, shard) in self.shards.iter().enumerate() {
-            if pinned.is_some_and(|(p, _, _)| p == i) {
-                continue;
+    /// version a proof was made at. `None`: the pinned shard was retired by
+    /// a split or merge (its proof belongs to no current cut).
+    async fn top(&self, pinned: Option<(Prefix, u64, Node)>) -> Result<Option<(TopTree, BTreeMap<Prefix, u64>)>> {
+        loop {
+            let shards: Vec<(Prefix, Store<B>)> =
+                self.read_shards().iter().map(|(p, s)| (*p, s.store.clone())).collect();
+            if pinned.is_some_and(|(p, _, _)| !shards.iter().any(|(q, _)| *q == p)) {
+                return Ok(None);
             }
-            let head = shard.root().1;
-            let seen = self.sub_roots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i].0;
-            if seen == u64::MAX || seen < head {
-                let probe = shard_probe(i, self.bits);
-                let found = shard.prove_element(probe).await?;
-                self.note(
-                    i,
-                    found.version,
-                    &found.lookup.proof,
-                    &probe,
-                    found.lookup.value.as_ref(),
-                )?;
+            for (prefix, store) in &shards {
+                if pinned.is_some_and(|(p, _, _)| p == *prefix) {
+                    continue;
+                }
+                let head = store.root().1;
+                let seen = self
+                    .sub_roots
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(prefix)
+                    .map(|(v, _)| *v);
+                if seen.is_none_or(|v| v < head) {
+                    let (version, node) = Self::probe(store, *prefix).await?;
+                    self.note(*prefix, version, node);
+                }
             }
+            let mut cut: BTreeMap<Prefix, (u64, Node)> = {
+                let sub_roots = self.sub_roots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                shards
+                    .iter()
+                    .filter_map(|(p, _)| sub_roots.get(p).map(|e| (*p, *e)))
+                    .collect()
+            };
+            if let Some((p, version, node)) = pinned {
+                cut.insert(p, (version, node));
+            }
+            if cut.len() != shards.len() {
+                continue; // the cut changed while we looked
+            }
+            let top = TopTree::from_cut(cut.iter().map(|(p, (_, n))| (*p, *n)))
+                .map_err(|e| StoreError::Tree(e.to_string()))?;
+            return Ok(Some((top, cut.into_iter().map(|(p, (v, _))| (p, v)).collect())));
         }
-        let mut cut = self
-            .sub_roots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some((p, version, node)) = pinned {
-            cut[p] = (version, node);
-        }
-        let nodes: Vec<Node> = cut.iter().map(|(_, n)| *n).collect();
-        let top = TopTree::combine(self.bits, &nodes).map_err(|e| StoreError::Tree(e.to_string()))?;
-        Ok((top, cut.into_iter().map(|(v, _)| v).collect()))
     }
 
     /// The global root now, and the cut it is of.
-    pub async fn root(&self) -> Result<(Fr, Vec<u64>)> {
-        let (top, versions) = self.top(None).await?;
+    pub async fn root(&self) -> Result<(Fr, BTreeMap<Prefix, u64>)> {
+        let (top, versions) = self
+            .top(None)
+            .await?
+            .ok_or_else(|| StoreError::Tree("no pinned shard, no retirement".into()))?;
         Ok((top.root().hash(), versions))
     }
 
@@ -167,88 +356,280 @@ impl<B: Backend> ShardedStore<B> {
     /// shard at the proof's version.
     async fn globalize(
         &self,
-        shard: usize,
+        prefix: Prefix,
         version: u64,
         key: Fr,
         value: Option<(Vec<u8>, Fr)>,
         proof: &Proof,
-    ) -> Result<ShardedProof> {
+    ) -> Result<Option<ShardedProof>> {
         let element = value.as_ref().map(|(_, v)| *v);
-        let node = sub_root(proof, &key, element.as_ref(), self.bits).map_err(|e| StoreError::Tree(e.to_string()))?;
-        self.note(shard, version, proof, &key, element.as_ref())?;
-        let (top, versions) = self.top(Some((shard, version, node))).await?;
+        let node = Self::sub_root_of(proof, &key, element.as_ref(), prefix)?;
+        self.note(prefix, version, node);
+        let Some((top, versions)) = self.top(Some((prefix, version, node))).await? else {
+            return Ok(None);
+        };
         let global = top.extend(proof, &key).map_err(|e| StoreError::Tree(e.to_string()))?;
-        Ok(ShardedProof {
+        Ok(Some(ShardedProof {
             value: value.map(|(bytes, _)| bytes),
             proof: global,
             root: top.root().hash(),
             versions,
-            shard,
-        })
+            shard: prefix,
+        }))
     }
 
     /// Writes `key = value` in its shard; the proof is against the global root.
     pub async fn write_with_proof(&self, key: &[u8], value: &[u8]) -> Result<ShardedProof> {
-        let shard = self.shard_of(key)?;
-        let store = &self.shards[shard];
+        let key_field = self.key_field(key)?;
+        let (prefix, store, guard) = self.writable(&key_field).await;
         let written = store.write_with_proof(key, value).await?;
-        let key_field = store.key_field(key)?;
+        drop(guard);
         let value_field = store.value_field(value)?;
-        self.globalize(
-            shard,
-            written.version,
-            key_field,
-            Some((value.to_vec(), value_field)),
-            &written.proof,
-        )
-        .await
+        let global = self
+            .globalize(
+                prefix,
+                written.version,
+                key_field,
+                Some((value.to_vec(), value_field)),
+                &written.proof,
+            )
+            .await?;
+        match global {
+            Some(global) => Ok(global),
+            // The shard split or merged right after the write (which was
+            // copied along): prove it in the new cut.
+            None => self.read(key).await,
+        }
     }
 
     /// Writes without building a proof; returns the shard's new version.
     pub async fn write(&self, key: &[u8], value: &[u8]) -> Result<u64> {
-        self.shards[self.shard_of(key)?].write(key, value).await
+        let (_, store, _guard) = self.writable(&self.key_field(key)?).await;
+        store.write(key, value).await
     }
 
     /// Each shard's part of `ops` as one version of that shard, all shards
     /// at once. Not atomic across shards: a shard that fails leaves the
     /// others committed (the error names it).
-    pub async fn write_batch(&self, ops: &[BatchOp]) -> Result<Vec<u64>> {
-        let mut parts: Vec<Vec<BatchOp>> = vec![Vec::new(); self.shards.len()];
+    pub async fn write_batch(&self, ops: &[BatchOp]) -> Result<()> {
+        let mut parts: BTreeMap<Prefix, Vec<BatchOp>> = BTreeMap::new();
         for op in ops {
             let key = match op {
                 BatchOp::Put { key, .. } | BatchOp::Delete { key } => key,
             };
-            parts[self.shard_of(key)?].push(op.clone());
+            parts
+                .entry(self.shard_for(&self.key_field(key)?).0)
+                .or_default()
+                .push(op.clone());
         }
-        let commits = parts.iter().zip(&self.shards).map(|(part, store)| async move {
-            if part.is_empty() {
-                Ok(store.root().1)
-            } else {
-                store.write_batch(part, false).await.map(|r| r.version)
+        let commits = parts.into_values().map(|part| async move {
+            // Re-route under the gate: the cut may move while we wait.
+            let mut by_shard: BTreeMap<Prefix, (Store<B>, Vec<BatchOp>, _)> = BTreeMap::new();
+            for op in part {
+                let key = match &op {
+                    BatchOp::Put { key, .. } | BatchOp::Delete { key } => key.clone(),
+                };
+                let (prefix, store, guard) = self.writable(&self.key_field(&key)?).await;
+                by_shard.entry(prefix).or_insert((store, Vec::new(), guard)).1.push(op);
             }
+            for (_, (store, ops, guard)) in by_shard {
+                store.write_batch(&ops, false).await?;
+                drop(guard);
+            }
+            Ok::<(), StoreError>(())
         });
         futures::future::join_all(commits).await.into_iter().collect()
     }
 
     /// The key's value (if any) with a proof against the global root.
     pub async fn read(&self, key: &[u8]) -> Result<ShardedProof> {
-        let shard = self.shard_of(key)?;
-        let store = &self.shards[shard];
-        let read = store.read_proven(key, None).await?;
-        let key_field = store.key_field(key)?;
-        let value = match read.value {
-            Some(bytes) => {
-                let element = store.value_field(&bytes)?;
-                Some((bytes, element))
+        let key_field = self.key_field(key)?;
+        loop {
+            let (prefix, shard) = self.shard_for(&key_field);
+            let read = shard.store.read_proven(key, None).await?;
+            let value = match read.value {
+                Some(bytes) => {
+                    let element = shard.store.value_field(&bytes)?;
+                    Some((bytes, element))
+                }
+                None => None,
+            };
+            // `None`: the shard was retired by a split or merge meanwhile.
+            if let Some(global) = self
+                .globalize(prefix, read.version, key_field, value, &read.proof)
+                .await?
+            {
+                return Ok(global);
             }
-            None => None,
-        };
-        self.globalize(shard, read.version, key_field, value, &read.proof).await
-    }
-
-    pub fn shutdown(self) {
-        for shard in self.shards {
-            shard.shutdown();
         }
     }
+
+    /// Copies every live key of `from` into the new stores of `to`.
+    async fn copy(&self, from: &[Store<B>], to: &[(Prefix, Store<B>)]) -> Result<()> {
+        for store in from {
+            let mut start = Vec::new();
+            loop {
+                let page = store.scan(&start, None, COPY_BATCH).await?;
+                let Some((last, _)) = page.last() else { break };
+                let mut next = last.clone();
+                next.push(0);
+                let mut parts: Vec<Vec<BatchOp>> = vec![Vec::new(); to.len()];
+                for (key, value) in page.iter() {
+                    let field = self.key_field(key)?;
+                    let at = to
+                        .iter()
+                        .position(|(p, _)| p.contains(&field))
+                        .ok_or_else(|| StoreError::Corrupt("a key outside the shard being moved".into()))?;
+                    parts[at].push(BatchOp::Put {
+                        key: key.clone(),
+                        value: value.clone(),
+                    });
+                }
+                for ((_, target), part) in to.iter().zip(parts) {
+                    if !part.is_empty() {
+                        target.write_batch(&part, false).await?;
+                    }
+                }
+                if page.len() < COPY_BATCH {
+                    break;
+                }
+                start = next;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the shards `old` by `new` (their keys copied, their
+    /// sub-roots checked to join to the same node) while serving.
+    async fn reshape(&self, old: &[Prefix], new: &[Prefix], joined_at: Prefix) -> Result<()> {
+        let _one_at_a_time = self.reshaping.lock().await;
+        let retiring: Vec<Shard<B>> = {
+            let shards = self.read_shards();
+            old.iter()
+                .map(|p| {
+                    shards
+                        .get(p)
+                        .cloned()
+                        .ok_or_else(|| StoreError::Config(format!("no shard at {p:?}")))
+                })
+                .collect::<Result<_>>()?
+        };
+        // Writers of these shards wait from here until the new cut is in.
+        let mut guards = Vec::new();
+        for shard in &retiring {
+            guards.push(shard.gate.clone().write_owned().await);
+        }
+        let from: Vec<Store<B>> = retiring.iter().map(|s| s.store.clone()).collect();
+        let generation = self.read_shards().values().map(|s| s.generation).max().unwrap_or(0) + 1;
+        let fresh: Vec<(Prefix, Store<B>)> = new
+            .iter()
+            .map(|p| Ok((*p, (self.open_shard)(*p, generation)?)))
+            .collect::<Result<_>>()?;
+        if let Some((prefix, _)) = fresh.iter().find(|(_, s)| s.root().1 != 0) {
+            return Err(StoreError::Config(format!(
+                "the store for the new shard {prefix:?} is not empty (left over from an interrupted split or merge?)"
+            )));
+        }
+        self.copy(&from, &fresh).await?;
+        // The root must not move: the old shards and the new ones give the
+        // same node where they meet.
+        let mut before = Vec::new();
+        for (store, prefix) in from.iter().zip(old) {
+            before.push((*prefix, Self::probe(store, *prefix).await?.1));
+        }
+        let mut after = Vec::new();
+        for (prefix, store) in &fresh {
+            after.push((*prefix, Self::probe(store, *prefix).await?));
+        }
+        let old_node = joined_at_subtree(joined_at, before)?;
+        let new_node = joined_at_subtree(joined_at, after.iter().map(|(p, (_, n))| (*p, *n)).collect())?;
+        if old_node != new_node {
+            return Err(StoreError::Corrupt(format!(
+                "reshaping {old:?} into {new:?} would change the root"
+            )));
+        }
+        {
+            let mut shards = self.shards.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut sub_roots = self.sub_roots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for prefix in old {
+                shards.remove(prefix);
+                sub_roots.remove(prefix);
+            }
+            for ((prefix, store), (_, seen)) in fresh.into_iter().zip(after) {
+                shards.insert(
+                    prefix,
+                    Shard {
+                        store,
+                        generation,
+                        gate: Arc::default(),
+                    },
+                );
+                sub_roots.insert(prefix, seen);
+            }
+            if let Some(file) = &self.layout_file {
+                write_layout(
+                    file,
+                    &shards.iter().map(|(p, s)| (*p, s.generation)).collect::<Vec<_>>(),
+                )?;
+            }
+        }
+        drop(guards);
+        // The last handles of the retired stores, so shutdown joins them.
+        drop(from);
+        for (shard, prefix) in retiring.into_iter().zip(old) {
+            let generation = shard.generation;
+            shard.store.shutdown();
+            if let Some(retire) = &self.retire_shard {
+                retire(*prefix, generation);
+            }
+        }
+        tracing::info!(?old, ?new, "shards reshaped");
+        Ok(())
+    }
+
+    /// Splits the shard at `prefix` into its two halves, without changing
+    /// any root. The old shard's store is shut down (its files stay).
+    pub async fn split(&self, prefix: Prefix) -> Result<()> {
+        if prefix.depth >= MAX_SHARD_BITS {
+            return Err(StoreError::Config(format!(
+                "shard {prefix:?} is at the deepest cut ({MAX_SHARD_BITS} bits)"
+            )));
+        }
+        self.reshape(&[prefix], &prefix.children(), prefix).await
+    }
+
+    /// Merges the two halves of `parent` into one shard, without changing
+    /// any root.
+    pub async fn merge(&self, parent: Prefix) -> Result<()> {
+        self.reshape(&parent.children(), &[parent], parent).await
+    }
+
+    /// Shuts every shard down (each flushes and joins its committer when
+    /// this holds its last handle).
+    pub fn shutdown(self) {
+        let shards = self
+            .shards
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for shard in shards.into_values() {
+            drop(shard.gate);
+            shard.store.shutdown();
+        }
+    }
+}
+
+/// What sub-roots of prefixes at or under `at` amount to: the root of a
+/// cut that is empty everywhere else. Two sets of shards give the same
+/// value exactly when they give the same node at `at`.
+fn joined_at_subtree(at: Prefix, nodes: Vec<(Prefix, Node)>) -> Result<Node> {
+    let mut cut: BTreeMap<Prefix, Node> = nodes.into_iter().collect();
+    let mut prefix = at;
+    while let Some(parent) = prefix.parent() {
+        let [left, right] = parent.children();
+        let sibling = if left == prefix { right } else { left };
+        cut.insert(sibling, Node::Empty);
+        prefix = parent;
+    }
+    let top = TopTree::from_cut(cut).map_err(|e| StoreError::Tree(e.to_string()))?;
+    Ok(top.root())
 }
