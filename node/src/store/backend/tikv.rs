@@ -320,24 +320,27 @@ impl TikvBackend {
     /// One transaction: reads `roots/v` if the batch advances to `v`, writes
     /// the batch with the root record as primary, commits.
     async fn try_commit(&self, batch: &WriteBatch) -> Result<(), CommitFailure> {
-        let mut txn = self
-            .inner
-            .client
-            .begin_with_options(options())
+        let limit = self.inner.config.request_timeout;
+        let timed_out =
+            || CommitFailure::BeforePrewrite(tikv_client::Error::StringError(format!("no answer within {limit:?}")));
+        let mut txn = tokio::time::timeout(limit, self.inner.client.begin_with_options(options()))
             .await
+            .map_err(|_| timed_out())?
             .map_err(CommitFailure::BeforePrewrite)?;
         let root_key = batch.advances_to.map(|v| self.key(Table::Roots, &v.to_be_bytes()));
         if let Some(root_key) = &root_key {
-            match txn.get(root_key.clone()).await {
-                Ok(None) => {}
-                Ok(Some(_)) => {
-                    let _ = txn.rollback().await;
+            // Nothing is prewritten yet: a rollback here only tidies up.
+            match tokio::time::timeout(limit, txn.get(root_key.clone())).await {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(_))) => {
+                    let _ = tokio::time::timeout(limit, txn.rollback()).await;
                     return Err(CommitFailure::Conflict);
                 }
-                Err(error) => {
-                    let _ = txn.rollback().await;
+                Ok(Err(error)) => {
+                    let _ = tokio::time::timeout(limit, txn.rollback()).await;
                     return Err(CommitFailure::BeforePrewrite(error));
                 }
+                Err(_) => return Err(timed_out()),
             }
         }
         // The root record first: the first key buffered is the primary.
@@ -356,7 +359,7 @@ impl TikvBackend {
         match tokio::time::timeout(self.inner.config.commit_timeout, txn.commit()).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(error)) if is_conflict(&error) => {
-                let _ = txn.rollback().await;
+                let _ = tokio::time::timeout(self.inner.config.request_timeout, txn.rollback()).await;
                 Err(CommitFailure::Conflict)
             }
             outcome => {
