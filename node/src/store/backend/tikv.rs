@@ -321,8 +321,9 @@ impl TikvBackend {
     /// the batch with the root record as primary, commits.
     async fn try_commit(&self, batch: &WriteBatch) -> Result<(), CommitFailure> {
         let limit = self.inner.config.request_timeout;
-        let timed_out =
-            || CommitFailure::BeforePrewrite(tikv_client::Error::StringError(format!("no answer within {limit:?}")));
+        // Nothing is prewritten before the commit call: a timeout up to
+        // there certainly left nothing behind, and is retried.
+        let timed_out = || CommitFailure::NotCommitted(format!("no answer within {limit:?} before prewrite"));
         let mut txn = tokio::time::timeout(limit, self.inner.client.begin_with_options(options()))
             .await
             .map_err(|_| timed_out())?
