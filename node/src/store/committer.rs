@@ -419,6 +419,18 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
     shared.metrics.batch_ops.observe(latest.len() as f64);
     shared.metrics.version.set(version as i64);
 
+    // Into the feed before the head moves, so a replica that sees the
+    // head finds its batch.
+    if shared.config.replication_feed_ops > 0 {
+        let ops = latest
+            .iter()
+            .map(|(key, op)| (key.to_vec(), op.value.as_ref().map(|(v, _)| v.clone())))
+            .collect();
+        shared.feed.push(
+            Arc::new(crate::store::feed::CommittedBatch { record, ops }),
+            shared.config.replication_feed_ops,
+        );
+    }
     let tree = head.tree.advanced(&update);
     shared.cache.committed(version, &update.pages);
     shared.set_head(Head {

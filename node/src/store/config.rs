@@ -93,6 +93,9 @@ pub struct StorageConfig {
     pub retained_versions: u64,
     /// Pages kept in memory (upper levels first); about 3 KiB each.
     pub cache_pages: usize,
+    /// Keep the ops of recent commits, up to this many, for replicas to
+    /// pull (`Store::batches_since`); 0 keeps none.
+    pub replication_feed_ops: usize,
 }
 
 impl Default for StorageConfig {
@@ -118,6 +121,7 @@ impl Default for StorageConfig {
             queue_depth: 65_536,
             retained_versions: 1000,
             cache_pages: 32_768,
+            replication_feed_ops: 0,
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct StorageMetrics {
     pub version: IntGauge,
     /// Commits re-applied because another writer won or a transient failure.
     pub commit_retries_total: IntCounter,
+    /// Primary versions a replica has not applied yet.
+    pub replication_lag_versions: IntGauge,
     /// Versions committed by other nodes that this node adopted.
     pub adopted_versions_total: IntCounter,
     /// Hit ratio of the backend's own cache (the hybrid backend's Redb).
@@ -140,6 +142,13 @@ impl StorageMetrics {
                 IntCounter::new(
                     "rustorium_store_commit_retries_total",
                     "Commits re-applied after a conflict with another writer or a transient backend failure"
+                )
+            ),
+            replication_lag_versions: register!(
+                registry,
+                IntGauge::new(
+                    "rustorium_store_replication_lag_versions",
+                    "Primary versions this replica has not applied yet"
                 )
             ),
             adopted_versions_total: register!(

@@ -11,10 +11,12 @@ mod committer;
 pub mod config;
 pub mod conformance;
 pub mod error;
+pub mod feed;
 pub mod keys;
 pub mod metrics;
 mod pages;
 pub mod repair;
+pub mod replica;
 pub mod sharded;
 pub mod verify_db;
 
@@ -117,6 +119,8 @@ pub(crate) struct Shared<B: Backend> {
     pub cache: PageCache,
     pub metrics: StorageMetrics,
     pub roots: tokio::sync::broadcast::Sender<RootRecord>,
+    /// Recent committed batches, for replicas (`replication_feed_ops`).
+    pub feed: feed::Feed,
     head: RwLock<Head>,
     /// When the head was last checked against a shared backend.
     head_checked: std::sync::Mutex<Instant>,
@@ -268,6 +272,7 @@ impl<B: Backend> Store<B> {
             cache: PageCache::new(config.cache_pages, head.version),
             metrics: StorageMetrics::new(),
             roots: tokio::sync::broadcast::channel(1024).0,
+            feed: feed::Feed::default(),
             head: RwLock::new(head),
             head_checked: std::sync::Mutex::new(Instant::now()),
             backend,
@@ -551,6 +556,13 @@ impl<B: Backend> Store<B> {
         })
         .await
         .map_err(|_| StoreError::Closed)?
+    }
+
+    /// The committed batches after `version`, oldest first, from the
+    /// replication feed; `Err` names the oldest version still there when
+    /// some were already dropped (the reader must resync).
+    pub fn batches_since(&self, version: u64) -> std::result::Result<Vec<Arc<feed::CommittedBatch>>, feed::FeedGap> {
+        self.shared.feed.since(version, self.shared.head().version)
     }
 
     /// `read_proven` at a retained historical version.

@@ -1,0 +1,71 @@
+//! The replication feed: the ops of recent commits, kept in memory (bounded
+//! by op count) so replicas can pull what they missed.
+
+use crate::store::keys::RootRecord;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// One committed version: its root record and its ops (key, value or
+/// `None` for a delete), each key once.
+#[derive(Clone, Debug)]
+pub struct CommittedBatch {
+    pub record: RootRecord,
+    pub ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// Some versions after the asked one are no longer in the feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the replication feed starts at version {oldest}; version {asked} is too old")]
+pub struct FeedGap {
+    pub asked: u64,
+    pub oldest: u64,
+}
+
+#[derive(Debug, Default)]
+struct Batches {
+    batches: VecDeque<Arc<CommittedBatch>>,
+    ops: usize,
+}
+
+/// Recent batches, newest last.
+#[derive(Debug, Default)]
+pub struct Feed {
+    state: Mutex<Batches>,
+}
+
+impl Feed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Batches> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a batch, dropping the oldest ones beyond `max_ops` ops (the
+    /// newest batch always stays).
+    pub fn push(&self, batch: Arc<CommittedBatch>, max_ops: usize) {
+        let mut state = self.lock();
+        state.ops += batch.ops.len();
+        state.batches.push_back(batch);
+        while state.ops > max_ops && state.batches.len() > 1 {
+            if let Some(old) = state.batches.pop_front() {
+                state.ops -= old.ops.len();
+            }
+        }
+    }
+
+    /// The batches after `version` up to `head`.
+    pub fn since(&self, version: u64, head: u64) -> Result<Vec<Arc<CommittedBatch>>, FeedGap> {
+        if version >= head {
+            return Ok(Vec::new());
+        }
+        let state = self.lock();
+        let oldest = state.batches.front().map_or(head + 1, |b| b.record.version);
+        if oldest > version + 1 {
+            return Err(FeedGap { asked: version, oldest });
+        }
+        Ok(state
+            .batches
+            .iter()
+            .filter(|b| b.record.version > version && b.record.version <= head)
+            .cloned()
+            .collect())
+    }
+}
