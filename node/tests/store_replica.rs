@@ -116,3 +116,45 @@ async fn a_diverged_replica_resyncs() {
     replica.caught_up(primary.root().1).await;
     assert_eq!(replica.store().root().0, primary.root().0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_factor_waits_for_verified_copies() {
+    use rustorium_node::store::replica::ReplicaSet;
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Store::open(config(&dir.path().join("primary"), 10_000)).unwrap();
+    let replicas: Vec<_> = (0..2)
+        .map(|i| {
+            Replica::follow(
+                primary.clone(),
+                Store::open(config(&dir.path().join(format!("r{i}")), 0)).unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        ReplicaSet::new(
+            primary.clone(),
+            Vec::<Replica<rustorium_node::store::backend::any::AnyBackend>>::new(),
+            2
+        )
+        .is_err(),
+        "no replica to wait for"
+    );
+    let mut set = ReplicaSet::new(primary.clone(), replicas, 3).unwrap();
+    let written = set.write_with_proof(b"k", b"v").await.unwrap();
+    for replica in set.replicas() {
+        assert!(
+            replica.status().mirrors >= written.version,
+            "both copies verified it before the answer"
+        );
+        assert_eq!(replica.store().read(b"k").await.unwrap().unwrap().value, b"v");
+    }
+    // One replica cut off: a factor of 3 cannot be met, the write says so
+    // (it is committed on the primary and reaches the replica later).
+    set.replicas()[1].pause();
+    set.ack_timeout = Duration::from_millis(200);
+    let error = set.write_with_proof(b"k2", b"v2").await.unwrap_err();
+    assert!(error.to_string().contains("not verified by 2 replica(s)"), "{error}");
+    set.replicas()[1].resume();
+    let version = primary.root().1;
+    assert!(set.replicas()[1].caught_up(version).await.mirrors >= version);
+}

@@ -238,3 +238,72 @@ async fn resync<P: Backend, B: Backend>(primary: &Store<P>, local: &Store<B>) ->
     }
     Ok(Some(version))
 }
+
+/// A primary with replicas and the seed's `replication_factor`: a write is
+/// acknowledged once that many copies hold it verified (the primary counts
+/// as one; 1 is plain async replication).
+#[derive(Debug)]
+pub struct ReplicaSet<P: Backend, B: Backend> {
+    primary: Store<P>,
+    replicas: Vec<Replica<B>>,
+    replication_factor: usize,
+    /// How long a write waits for its replicas before it fails.
+    pub ack_timeout: Duration,
+}
+
+impl<P: Backend, B: Backend> ReplicaSet<P, B> {
+    /// `replication_factor` must be between 1 and 1 + the number of replicas.
+    pub fn new(primary: Store<P>, replicas: Vec<Replica<B>>, replication_factor: usize) -> Result<Self> {
+        if replication_factor == 0 || replication_factor > replicas.len() + 1 {
+            return Err(StoreError::Config(format!(
+                "replication_factor {replication_factor} needs 1..={} (the primary and {} replicas)",
+                replicas.len() + 1,
+                replicas.len()
+            )));
+        }
+        Ok(Self {
+            primary,
+            replicas,
+            replication_factor,
+            ack_timeout: Duration::from_secs(10),
+        })
+    }
+
+    pub fn replicas(&self) -> &[Replica<B>] {
+        &self.replicas
+    }
+
+    /// Waits until `replication_factor - 1` replicas mirror `version`.
+    async fn acknowledged(&self, version: u64) -> Result<()> {
+        let needed = self.replication_factor - 1;
+        let wait = async {
+            loop {
+                let verified = self.replicas.iter().filter(|r| r.status().mirrors >= version).count();
+                if verified >= needed {
+                    return;
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        };
+        tokio::time::timeout(self.ack_timeout, wait).await.map_err(|_| {
+            StoreError::Config(format!(
+                "version {version} committed on the primary but not verified by {needed} replica(s) within {:?}",
+                self.ack_timeout
+            ))
+        })
+    }
+
+    /// Writes on the primary; answers once enough replicas verified it.
+    pub async fn write_with_proof(&self, key: &[u8], value: &[u8]) -> Result<crate::store::WriteResult> {
+        let written = self.primary.write_with_proof(key, value).await?;
+        self.acknowledged(written.version).await?;
+        Ok(written)
+    }
+
+    /// `write_batch` on the primary, acknowledged the same way.
+    pub async fn write_batch(&self, ops: &[BatchOp]) -> Result<crate::store::BatchResult> {
+        let written = self.primary.write_batch(ops, false).await?;
+        self.acknowledged(written.version).await?;
+        Ok(written)
+    }
+}
