@@ -56,7 +56,11 @@ async fn main() {
     let head = primary.root().1;
     let status = replica.caught_up(head).await;
     let caught_up = started.elapsed() - written;
-    assert_eq!(replica.store().root().0, primary.root().0, "the replica verified every batch");
+    assert_eq!(
+        replica.store().root().0,
+        primary.root().0,
+        "the replica verified every batch"
+    );
     lags.sort_unstable();
     let mean = lags.iter().sum::<u64>() as f64 / lags.len().max(1) as f64;
     println!(
