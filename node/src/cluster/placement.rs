@@ -192,22 +192,22 @@ pub fn memcomparable(key: &[u8]) -> Vec<u8> {
 
 /// PD placement rules (`pd-ctl config placement-rules rule-bundle save`)
 /// that keep the leader of each shard's key range in its owner's region.
-/// `namespace` is the store's TiKV namespace (`ShardedStore` puts shard `i`
-/// under `namespace/shard-NNN/`); `regions[i]` is shard `i`'s region. Keys
-/// are those of TiKV's v1 transactional key space (no API v2 keyspace).
-pub fn placement_rules(namespace: &str, regions: &[String]) -> serde_json::Value {
-    let rules: Vec<serde_json::Value> = regions
+/// `shards` gives each shard's TiKV namespace (as `ShardedStore` names it:
+/// `namespace/shard-D-III-gG`, see `sharded::shard_namespace`) and region.
+/// Keys are those of TiKV's v1 transactional key space (no API v2 keyspace).
+pub fn placement_rules(shards: &[(String, String)]) -> serde_json::Value {
+    let rules: Vec<serde_json::Value> = shards
         .iter()
-        .enumerate()
-        .map(|(shard, region)| {
-            let start = format!("{namespace}/shard-{shard:03}/").into_bytes();
+        .map(|(namespace, region)| {
+            // Every key the shard's store writes starts with "namespace/".
+            let start = format!("{namespace}/").into_bytes();
             let mut end = start.clone();
             if let Some(last) = end.last_mut() {
                 *last += 1; // '/' + 1: just past every key under the prefix
             }
             serde_json::json!({
                 "group_id": "rustorium",
-                "id": format!("{namespace}-shard-{shard:03}-leader"),
+                "id": format!("{namespace}-leader"),
                 "start_key": hex::encode(memcomparable(&start)),
                 "end_key": hex::encode(memcomparable(&end)),
                 "role": "leader",
@@ -310,7 +310,19 @@ mod tests {
     fn placement_rules_cover_each_shard_range() {
         assert_eq!(memcomparable(b""), [0, 0, 0, 0, 0, 0, 0, 0, 0xf7]);
         assert_eq!(memcomparable(b"abcdefgh").len(), 18);
-        let rules = placement_rules("tree", &["eu".into(), "us".into()]);
+        use crate::store::sharded::shard_namespace;
+        use rustorium_core::tree::shard::Prefix;
+        let shards = [
+            (
+                shard_namespace("tree", Prefix { depth: 1, index: 0 }, 0),
+                "eu".to_owned(),
+            ),
+            (
+                shard_namespace("tree", Prefix { depth: 1, index: 1 }, 0),
+                "us".to_owned(),
+            ),
+        ];
+        let rules = placement_rules(&shards);
         let rules = rules[0]["rules"].as_array().unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[1]["label_constraints"][0]["values"][0], "us");

@@ -189,19 +189,16 @@ impl<B: Backend> Shared<B> {
     /// see other nodes' commits within that interval.
     fn snapshot(&self) -> Result<(Head, B::Reader)> {
         if let Some(interval) = self.backend.shared() {
-            let mut checked = self
-                .head_checked
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if checked.elapsed() >= interval {
-                let reader = self.backend.latest_reader()?;
-                self.adopt_latest(&reader)?;
+            // One reader checks at a time; the others go on with the head
+            // they have rather than wait on a network call.
+            if let Ok(mut checked) = self.head_checked.try_lock()
+                && checked.elapsed() >= interval
+            {
+                self.adopt_latest(&self.backend.latest_reader()?)?;
                 *checked = Instant::now();
-                drop(checked);
-                let guard = self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-                return Ok((*guard, reader));
             }
         }
+        // The reader is taken after the head, so it sees at least the head.
         let guard = self.head.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let reader = self.backend.reader()?;
         Ok((*guard, reader))

@@ -70,7 +70,11 @@ impl<B: Backend> Clone for Shard<B> {
 pub struct ShardedStore<B: Backend = AnyBackend> {
     shards: RwLock<BTreeMap<Prefix, Shard<B>>>,
     /// Each shard's sub-root at the version it was last seen at.
-    sub_roots: Mutex<BTreeMap<Prefix, (u64, Node)>>,
+    /// Keyed by prefix, tagged with the shard's generation: a shard that
+    /// comes back at the same prefix starts its versions over.
+    sub_roots: Mutex<BTreeMap<Prefix, (u64, u64, Node)>>,
+    /// The next generation a split or merge gives its new shards.
+    next_generation: std::sync::atomic::AtomicU64,
     open_shard: OpenShard<B>,
     retire_shard: Option<RetireShard>,
     /// Where the cut is kept, if anywhere.
@@ -87,6 +91,11 @@ impl<B: Backend> std::fmt::Debug for ShardedStore<B> {
 
 fn shard_name(prefix: Prefix, generation: u64) -> String {
     format!("shard-{}-{:03}-g{generation}", prefix.depth, prefix.index)
+}
+
+/// The TiKV namespace of one shard of a store whose namespace is `namespace`.
+pub fn shard_namespace(namespace: &str, prefix: Prefix, generation: u64) -> String {
+    format!("{namespace}/{}", shard_name(prefix, generation))
 }
 
 fn read_layout(file: &std::path::Path) -> Result<Option<Vec<(Prefix, u64)>>> {
@@ -119,9 +128,18 @@ fn write_layout(file: &std::path::Path, cut: &[(Prefix, u64)]) -> Result<()> {
         .map(|(p, g)| format!("{} {} {g}\n", p.depth, p.index))
         .collect();
     let temp = file.with_extension("tmp");
-    std::fs::write(&temp, text)
-        .and_then(|()| std::fs::rename(&temp, file))
-        .map_err(|e| StoreError::Config(format!("writing {}: {e}", file.display())))
+    let durable = || -> std::io::Result<()> {
+        let mut out = std::fs::File::create(&temp)?;
+        std::io::Write::write_all(&mut out, text.as_bytes())?;
+        out.sync_all()?;
+        std::fs::rename(&temp, file)?;
+        // The rename itself survives a crash once the directory is synced.
+        if let Some(dir) = file.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    durable().map_err(|e| StoreError::Config(format!("writing {}: {e}", file.display())))
 }
 
 impl ShardedStore<AnyBackend> {
@@ -133,7 +151,7 @@ impl ShardedStore<AnyBackend> {
         let open_shard: OpenShard<AnyBackend> = Box::new(move |prefix, generation| {
             let mut shard = base.clone();
             shard.path = base.path.join(shard_name(prefix, generation));
-            shard.tikv.namespace = format!("{}/{}", base.tikv.namespace, shard_name(prefix, generation));
+            shard.tikv.namespace = shard_namespace(&base.tikv.namespace, prefix, generation);
             Store::open(shard)
         });
         // Local files of retired shards go; rows of retired TiKV shards
@@ -197,6 +215,7 @@ impl<B: Backend> ShardedStore<B> {
         let this = Self {
             shards: RwLock::new(shards),
             sub_roots: Mutex::new(BTreeMap::new()),
+            next_generation: std::sync::atomic::AtomicU64::new(cut.iter().map(|(_, g)| g + 1).max().unwrap_or(1)),
             open_shard,
             retire_shard,
             layout_file,
@@ -260,15 +279,23 @@ impl<B: Backend> ShardedStore<B> {
 
     /// The shard for `key` with its gate held shared: the cut cannot move
     /// it until the guard drops.
-    async fn writable(&self, key: &Fr) -> (Prefix, Store<B>, tokio::sync::OwnedRwLockReadGuard<()>) {
+    async fn writable(&self, key: &Fr) -> (Prefix, Shard<B>, tokio::sync::OwnedRwLockReadGuard<()>) {
         loop {
             let (prefix, shard) = self.shard_for(key);
             let guard = shard.gate.clone().read_owned().await;
-            // A split or merge may have replaced the shard while we waited.
-            if self.read_shards().contains_key(&prefix) {
-                return (prefix, shard.store, guard);
+            // A split or merge may have replaced the shard while we waited
+            // (possibly by a new shard with the same prefix).
+            if self.is_current(prefix, &shard) {
+                return (prefix, shard, guard);
             }
         }
+    }
+
+    /// Whether `shard` is still the one at `prefix`.
+    fn is_current(&self, prefix: Prefix, shard: &Shard<B>) -> bool {
+        self.read_shards()
+            .get(&prefix)
+            .is_some_and(|s| Arc::ptr_eq(&s.gate, &shard.gate))
     }
 
     /// The shard a user key belongs to now.
@@ -277,11 +304,17 @@ impl<B: Backend> ShardedStore<B> {
     }
 
     /// Notes a shard's sub-root, read off a proof of `key` at `version`.
-    fn note(&self, prefix: Prefix, version: u64, node: Node) {
+    fn note(&self, prefix: Prefix, generation: u64, version: u64, node: Node) {
+        let shards = self.read_shards();
+        if shards.get(&prefix).map(|s| s.generation) != Some(generation) {
+            return; // from a shard a split or merge retired meanwhile
+        }
         let mut sub_roots = self.sub_roots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = sub_roots.entry(prefix).or_insert((version, node));
-        if version > entry.0 {
-            *entry = (version, node);
+        match sub_roots.get(&prefix) {
+            Some((g, v, _)) if *g == generation && *v >= version => {}
+            _ => {
+                sub_roots.insert(prefix, (generation, version, node));
+            }
         }
     }
 
@@ -301,37 +334,41 @@ impl<B: Backend> ShardedStore<B> {
     /// its head had when this was called; `pinned` keeps one shard at the
     /// version a proof was made at. `None`: the pinned shard was retired by
     /// a split or merge (its proof belongs to no current cut).
-    async fn top(&self, pinned: Option<(Prefix, u64, Node)>) -> Result<Option<(TopTree, BTreeMap<Prefix, u64>)>> {
+    async fn top(&self, pinned: Option<(Prefix, u64, u64, Node)>) -> Result<Option<(TopTree, BTreeMap<Prefix, u64>)>> {
         loop {
-            let shards: Vec<(Prefix, Store<B>)> =
-                self.read_shards().iter().map(|(p, s)| (*p, s.store.clone())).collect();
-            if pinned.is_some_and(|(p, _, _)| !shards.iter().any(|(q, _)| *q == p)) {
+            let shards: Vec<(Prefix, u64, Store<B>)> = self
+                .read_shards()
+                .iter()
+                .map(|(p, s)| (*p, s.generation, s.store.clone()))
+                .collect();
+            if let Some((p, g, _, _)) = pinned
+                && !shards.iter().any(|(q, h, _)| *q == p && *h == g)
+            {
                 return Ok(None);
             }
-            for (prefix, store) in &shards {
-                if pinned.is_some_and(|(p, _, _)| p == *prefix) {
-                    continue;
-                }
-                let head = store.root().1;
-                let seen = self
-                    .sub_roots
+            let seen = |prefix: &Prefix, generation: u64| -> Option<(u64, Node)> {
+                self.sub_roots
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .get(prefix)
-                    .map(|(v, _)| *v);
-                if seen.is_none_or(|v| v < head) {
+                    .filter(|(g, _, _)| *g == generation)
+                    .map(|(_, v, n)| (*v, *n))
+            };
+            for (prefix, generation, store) in &shards {
+                if pinned.is_some_and(|(p, _, _, _)| p == *prefix) {
+                    continue;
+                }
+                let head = store.root().1;
+                if seen(prefix, *generation).is_none_or(|(v, _)| v < head) {
                     let (version, node) = Self::probe(store, *prefix).await?;
-                    self.note(*prefix, version, node);
+                    self.note(*prefix, *generation, version, node);
                 }
             }
-            let mut cut: BTreeMap<Prefix, (u64, Node)> = {
-                let sub_roots = self.sub_roots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                shards
-                    .iter()
-                    .filter_map(|(p, _)| sub_roots.get(p).map(|e| (*p, *e)))
-                    .collect()
-            };
-            if let Some((p, version, node)) = pinned {
+            let mut cut: BTreeMap<Prefix, (u64, Node)> = shards
+                .iter()
+                .filter_map(|(p, g, _)| seen(p, *g).map(|e| (*p, e)))
+                .collect();
+            if let Some((p, _, version, node)) = pinned {
                 cut.insert(p, (version, node));
             }
             if cut.len() != shards.len() {
@@ -357,6 +394,7 @@ impl<B: Backend> ShardedStore<B> {
     async fn globalize(
         &self,
         prefix: Prefix,
+        generation: u64,
         version: u64,
         key: Fr,
         value: Option<(Vec<u8>, Fr)>,
@@ -364,8 +402,8 @@ impl<B: Backend> ShardedStore<B> {
     ) -> Result<Option<ShardedProof>> {
         let element = value.as_ref().map(|(_, v)| *v);
         let node = Self::sub_root_of(proof, &key, element.as_ref(), prefix)?;
-        self.note(prefix, version, node);
-        let Some((top, versions)) = self.top(Some((prefix, version, node))).await? else {
+        self.note(prefix, generation, version, node);
+        let Some((top, versions)) = self.top(Some((prefix, generation, version, node))).await? else {
             return Ok(None);
         };
         let global = top.extend(proof, &key).map_err(|e| StoreError::Tree(e.to_string()))?;
@@ -381,13 +419,14 @@ impl<B: Backend> ShardedStore<B> {
     /// Writes `key = value` in its shard; the proof is against the global root.
     pub async fn write_with_proof(&self, key: &[u8], value: &[u8]) -> Result<ShardedProof> {
         let key_field = self.key_field(key)?;
-        let (prefix, store, guard) = self.writable(&key_field).await;
-        let written = store.write_with_proof(key, value).await?;
+        let (prefix, shard, guard) = self.writable(&key_field).await;
+        let written = shard.store.write_with_proof(key, value).await?;
         drop(guard);
-        let value_field = store.value_field(value)?;
+        let value_field = shard.store.value_field(value)?;
         let global = self
             .globalize(
                 prefix,
+                shard.generation,
                 written.version,
                 key_field,
                 Some((value.to_vec(), value_field)),
@@ -404,41 +443,42 @@ impl<B: Backend> ShardedStore<B> {
 
     /// Writes without building a proof; returns the shard's new version.
     pub async fn write(&self, key: &[u8], value: &[u8]) -> Result<u64> {
-        let (_, store, _guard) = self.writable(&self.key_field(key)?).await;
-        store.write(key, value).await
+        let (_, shard, _guard) = self.writable(&self.key_field(key)?).await;
+        shard.store.write(key, value).await
     }
 
     /// Each shard's part of `ops` as one version of that shard, all shards
     /// at once. Not atomic across shards: a shard that fails leaves the
     /// others committed (the error names it).
     pub async fn write_batch(&self, ops: &[BatchOp]) -> Result<()> {
-        let mut parts: BTreeMap<Prefix, Vec<BatchOp>> = BTreeMap::new();
-        for op in ops {
-            let key = match op {
-                BatchOp::Put { key, .. } | BatchOp::Delete { key } => key,
-            };
-            parts
-                .entry(self.shard_for(&self.key_field(key)?).0)
-                .or_default()
-                .push(op.clone());
+        let fields: Vec<Fr> = ops
+            .iter()
+            .map(|op| match op {
+                BatchOp::Put { key, .. } | BatchOp::Delete { key } => self.key_field(key),
+            })
+            .collect::<Result<_>>()?;
+        loop {
+            let mut parts: BTreeMap<Prefix, (Shard<B>, Vec<BatchOp>)> = BTreeMap::new();
+            for (op, field) in ops.iter().zip(&fields) {
+                let (prefix, shard) = self.shard_for(field);
+                parts.entry(prefix).or_insert((shard, Vec::new())).1.push(op.clone());
+            }
+            // Each gate once, in prefix order, as split and merge take them:
+            // no two tasks wait on each other.
+            let mut guards = Vec::with_capacity(parts.len());
+            for (shard, _) in parts.values() {
+                guards.push(shard.gate.clone().read_owned().await);
+            }
+            if !parts.iter().all(|(prefix, (shard, _))| self.is_current(*prefix, shard)) {
+                continue; // the cut moved while we waited: route again
+            }
+            let commits = parts
+                .values()
+                .map(|(shard, part)| async move { shard.store.write_batch(part, false).await.map(drop) });
+            let result = futures::future::join_all(commits).await.into_iter().collect();
+            drop(guards);
+            return result;
         }
-        let commits = parts.into_values().map(|part| async move {
-            // Re-route under the gate: the cut may move while we wait.
-            let mut by_shard: BTreeMap<Prefix, (Store<B>, Vec<BatchOp>, _)> = BTreeMap::new();
-            for op in part {
-                let key = match &op {
-                    BatchOp::Put { key, .. } | BatchOp::Delete { key } => key.clone(),
-                };
-                let (prefix, store, guard) = self.writable(&self.key_field(&key)?).await;
-                by_shard.entry(prefix).or_insert((store, Vec::new(), guard)).1.push(op);
-            }
-            for (_, (store, ops, guard)) in by_shard {
-                store.write_batch(&ops, false).await?;
-                drop(guard);
-            }
-            Ok::<(), StoreError>(())
-        });
-        futures::future::join_all(commits).await.into_iter().collect()
     }
 
     /// The key's value (if any) with a proof against the global root.
@@ -456,7 +496,7 @@ impl<B: Backend> ShardedStore<B> {
             };
             // `None`: the shard was retired by a split or merge meanwhile.
             if let Some(global) = self
-                .globalize(prefix, read.version, key_field, value, &read.proof)
+                .globalize(prefix, shard.generation, read.version, key_field, value, &read.proof)
                 .await?
             {
                 return Ok(global);
@@ -520,17 +560,30 @@ impl<B: Backend> ShardedStore<B> {
             guards.push(shard.gate.clone().write_owned().await);
         }
         let from: Vec<Store<B>> = retiring.iter().map(|s| s.store.clone()).collect();
-        let generation = self.read_shards().values().map(|s| s.generation).max().unwrap_or(0) + 1;
-        let fresh: Vec<(Prefix, Store<B>)> = new
-            .iter()
-            .map(|p| Ok((*p, (self.open_shard)(*p, generation)?)))
-            .collect::<Result<_>>()?;
-        if let Some((prefix, _)) = fresh.iter().find(|(_, s)| s.root().1 != 0) {
-            return Err(StoreError::Config(format!(
-                "the store for the new shard {prefix:?} is not empty (left over from an interrupted split or merge?)"
-            )));
-        }
+        // A new generation each attempt: stores left by a failed or
+        // interrupted attempt are never reused.
+        let (generation, fresh) = loop {
+            let generation = self.next_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let fresh: Vec<(Prefix, Store<B>)> = new
+                .iter()
+                .map(|p| Ok((*p, (self.open_shard)(*p, generation)?)))
+                .collect::<Result<_>>()?;
+            if fresh.iter().all(|(_, s)| s.root().1 == 0) {
+                break (generation, fresh);
+            }
+            tracing::warn!(
+                generation,
+                "skipping a shard generation left over from an interrupted reshape"
+            );
+            for (_, store) in fresh {
+                store.shutdown();
+            }
+        };
         self.copy(&from, &fresh).await?;
+        // Durable before the old shards go, whatever the sync mode.
+        for (_, store) in &fresh {
+            store.sync().await?;
+        }
         // The root must not move: the old shards and the new ones give the
         // same node where they meet.
         let mut before = Vec::new();
@@ -550,12 +603,21 @@ impl<B: Backend> ShardedStore<B> {
         }
         {
             let mut shards = self.shards.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The new cut is on disk before anyone writes to it.
+            if let Some(file) = &self.layout_file {
+                let mut layout: BTreeMap<Prefix, u64> = shards.iter().map(|(p, s)| (*p, s.generation)).collect();
+                for prefix in old {
+                    layout.remove(prefix);
+                }
+                layout.extend(new.iter().map(|p| (*p, generation)));
+                write_layout(file, &layout.into_iter().collect::<Vec<_>>())?;
+            }
             let mut sub_roots = self.sub_roots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for prefix in old {
                 shards.remove(prefix);
                 sub_roots.remove(prefix);
             }
-            for ((prefix, store), (_, seen)) in fresh.into_iter().zip(after) {
+            for ((prefix, store), (_, (version, node))) in fresh.into_iter().zip(after) {
                 shards.insert(
                     prefix,
                     Shard {
@@ -564,13 +626,7 @@ impl<B: Backend> ShardedStore<B> {
                         gate: Arc::default(),
                     },
                 );
-                sub_roots.insert(prefix, seen);
-            }
-            if let Some(file) = &self.layout_file {
-                write_layout(
-                    file,
-                    &shards.iter().map(|(p, s)| (*p, s.generation)).collect::<Vec<_>>(),
-                )?;
+                sub_roots.insert(prefix, (generation, version, node));
             }
         }
         drop(guards);

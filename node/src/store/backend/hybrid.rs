@@ -153,9 +153,16 @@ impl LocalCache {
     /// commit: write transactions are serialized and the epoch only grows,
     /// so the stored epoch is never below an entry's (a restart starts above
     /// every stored entry).
-    fn store(&self, entries: &[(Vec<u8>, Entry)]) -> Result<(), BackendError> {
+    ///
+    /// `filled_as_of`: the coherence a reader's answers were fetched under;
+    /// if a commit or an epoch moved it since, the answers may be stale and
+    /// are dropped (write-through passes `None`).
+    fn store(&self, entries: &[(Vec<u8>, Entry)], filled_as_of: Option<Coherence>) -> Result<(), BackendError> {
         let mut txn = self.db.begin_write().map_err(|e| BackendError::new("begin write", e))?;
         let coherence = *self.coherence();
+        if filled_as_of.is_some_and(|c| c != coherence) {
+            return Ok(());
+        }
         // A cache needs no fsync: a lost entry is refetched, and a Redb
         // commit is atomic even without one.
         txn.set_durability(Durability::None)
@@ -351,7 +358,7 @@ impl HybridBackend {
             }
         }
         drop(coherence);
-        self.local.store(&entries)
+        self.local.store(&entries, None)
     }
 }
 
@@ -469,7 +476,7 @@ impl BackendReader for HybridReader {
             answers[i] = answer;
         }
         if !fills.is_empty()
-            && let Err(error) = self.local.store(&fills)
+            && let Err(error) = self.local.store(&fills, Some(coherence))
         {
             tracing::warn!(%error, "hybrid cache fill failed");
         }

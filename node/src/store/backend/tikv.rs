@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
-use tikv_client::{BoundRange, CheckLevel, Key, Timestamp, TransactionClient, TransactionOptions};
+use tikv_client::{BoundRange, CheckLevel, Key, Timestamp, TimestampExt, TransactionClient, TransactionOptions};
 use tokio::runtime::Runtime;
 
 /// Rows fetched per scan request.
@@ -90,7 +90,15 @@ struct Inner {
     client: TransactionClient,
     config: TikvConfig,
     prefix: Vec<u8>,
-    recent: std::sync::Mutex<Option<(Timestamp, std::time::Instant)>>,
+    recent: std::sync::Mutex<RecentTimestamp>,
+}
+
+/// A timestamp readers may reuse, and the count of this process's commits:
+/// one fetched while a commit finished must not be kept.
+#[derive(Debug, Default)]
+struct RecentTimestamp {
+    kept: Option<(Timestamp, std::time::Instant)>,
+    commits: u64,
 }
 
 /// A store's rows in TiKV.
@@ -127,7 +135,11 @@ impl std::fmt::Debug for TikvBackend {
 fn options() -> TransactionOptions {
     // Every transaction ends in commit or rollback; a dropped one (a timed
     // out future) is left to lock resolution, which is what TTLs are for.
-    TransactionOptions::new_optimistic().drop_check(CheckLevel::None)
+    // No heartbeat: a lock's TTL stays short, so an unknown outcome settles
+    // within `resolve_timeout` (readers roll orphaned locks back).
+    TransactionOptions::new_optimistic()
+        .drop_check(CheckLevel::None)
+        .heartbeat_option(tikv_client::transaction::HeartbeatOption::NoHeartbeat)
 }
 
 /// Whether a client error means another writer got there first.
@@ -136,7 +148,7 @@ fn is_conflict(error: &tikv_client::Error) -> bool {
     match error {
         E::KeyError(key_error) => key_error.conflict.is_some() || key_error.already_exist.is_some(),
         E::ExtractedErrors(errors) | E::MultipleKeyErrors(errors) => errors.iter().any(is_conflict),
-        E::UndeterminedError(inner) => is_conflict(inner),
+        // An undetermined commit may have landed: never a conflict.
         _ => false,
     }
 }
@@ -224,7 +236,7 @@ impl TikvBackend {
                 client,
                 config,
                 prefix,
-                recent: std::sync::Mutex::new(None),
+                recent: std::sync::Mutex::new(RecentTimestamp::default()),
             }),
         })
     }
@@ -288,17 +300,30 @@ impl TikvBackend {
 
     /// A fresh timestamp from PD, remembered for `reader`.
     fn timestamp(&self) -> Result<Timestamp, BackendError> {
+        let commits_before = self.recent().commits;
         let client = self.inner.client.clone();
         let ts = self.retrying("get a timestamp from PD", || {
             let client = client.clone();
             async move { client.current_timestamp().await }
         })?;
-        *self
-            .inner
+        let mut recent = self.recent();
+        // Keep it only if no commit of ours finished meanwhile (it might
+        // predate that commit) and it is newer than the one kept.
+        let newer = recent
+            .kept
+            .as_ref()
+            .is_none_or(|(kept, _)| kept.version() < ts.version());
+        if recent.commits == commits_before && newer {
+            recent.kept = Some((ts.clone(), std::time::Instant::now()));
+        }
+        Ok(ts)
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, RecentTimestamp> {
+        self.inner
             .recent
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((ts.clone(), std::time::Instant::now()));
-        Ok(ts)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A timestamp taken after this process's last commit, and recently
@@ -306,12 +331,9 @@ impl TikvBackend {
     /// every version this process committed or adopted, and versioned rows
     /// never change, so reads need no new timestamp (a round trip to PD).
     fn recent_timestamp(&self) -> Option<Timestamp> {
-        let recent = self
-            .inner
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let recent = self.recent();
         recent
+            .kept
             .as_ref()
             .filter(|(_, taken)| taken.elapsed() < RECENT_TIMESTAMP_LIFETIME)
             .map(|(ts, _)| ts.clone())
@@ -453,11 +475,10 @@ impl Backend for TikvBackend {
     fn commit(&self, batch: WriteBatch, durable: bool) -> Result<(), BackendError> {
         let result = self.commit_batch(batch, durable);
         // Whatever happened, later readers need a timestamp after it.
-        *self
-            .inner
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        let mut recent = self.recent();
+        recent.kept = None;
+        recent.commits += 1;
+        drop(recent);
         result
     }
 
