@@ -234,7 +234,10 @@ fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
     let mut retries = 0;
     let outcome = loop {
         match commit(shared, &batch, want_proofs) {
-            Err(StoreError::Backend(error)) if error.kind != BackendErrorKind::Other && retries < COMMIT_RETRIES => {
+            Err(StoreError::Backend(error))
+                if matches!(error.kind, BackendErrorKind::Conflict | BackendErrorKind::Retryable)
+                    && retries < COMMIT_RETRIES =>
+            {
                 // Another writer won this version, or a transient failure
                 // left nothing behind: re-apply on the latest head.
                 retries += 1;
@@ -268,7 +271,21 @@ fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
             }
         }
         Err(error) => {
-            tracing::warn!(%error, "commit failed; nothing was written");
+            match &error {
+                StoreError::Backend(e) if e.kind == BackendErrorKind::Unknown => {
+                    // It may have landed: take whatever head the backend has.
+                    tracing::error!(%error, "commit outcome unknown; writers get the error");
+                    if let Err(reload) = shared
+                        .backend
+                        .latest_reader()
+                        .map_err(StoreError::from)
+                        .and_then(|r| shared.adopt_latest(&r))
+                    {
+                        tracing::warn!(error = %reload, "could not reload the head");
+                    }
+                }
+                _ => tracing::warn!(%error, "commit failed; nothing was written"),
+            }
             shared.metrics.errors_total.inc();
             for pending in batch {
                 let _ = pending.reply.send(Err(error.clone()));

@@ -56,6 +56,8 @@ pub enum BackendErrorKind {
     /// A transient failure (timeouts, unavailable servers) that outlasted the
     /// backend's own retries; nothing landed, trying again later may work.
     Retryable,
+    /// A commit whose outcome could not be learned: it may have landed.
+    Unknown,
     Other,
 }
 
@@ -80,6 +82,13 @@ impl BackendError {
     pub fn conflict(operation: &'static str, error: impl std::fmt::Display) -> Self {
         Self {
             kind: BackendErrorKind::Conflict,
+            ..Self::new(operation, error)
+        }
+    }
+
+    pub fn unknown(operation: &'static str, error: impl std::fmt::Display) -> Self {
+        Self {
+            kind: BackendErrorKind::Unknown,
             ..Self::new(operation, error)
         }
     }

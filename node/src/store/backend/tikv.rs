@@ -420,7 +420,7 @@ impl TikvBackend {
                     Err(_) => tracing::debug!(version, "root record read timed out"),
                 }
                 if tokio::time::Instant::now() + delay > deadline {
-                    return Err(BackendError::new(
+                    return Err(BackendError::unknown(
                         "settle an unknown commit outcome",
                         format!(
                             "the root record of version {version} stayed unreadable for {:?}",
@@ -541,7 +541,10 @@ impl TikvBackend {
                     }
                     // Pruning and flushes are idempotent: redone later.
                     _ => {
-                        return Err(BackendError::new("commit to TiKV", format!("outcome unknown: {error}")));
+                        return Err(BackendError::unknown(
+                            "commit to TiKV",
+                            format!("outcome unknown: {error}"),
+                        ));
                     }
                 },
             };
