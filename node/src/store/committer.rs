@@ -244,12 +244,7 @@ fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
                 shared.metrics.commit_retries_total.inc();
                 tracing::debug!(%error, retries, "re-applying a commit");
                 std::thread::sleep(Duration::from_millis(u64::from(retries) * 2));
-                match shared
-                    .backend
-                    .latest_reader()
-                    .map_err(StoreError::from)
-                    .and_then(|r| shared.adopt_latest(&r))
-                {
+                match shared.adopt_latest() {
                     Ok(_) => continue,
                     Err(error) => break Err(error),
                 }
@@ -275,12 +270,7 @@ fn commit_and_answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>) {
                 StoreError::Backend(e) if e.kind == BackendErrorKind::Unknown => {
                     // It may have landed: take whatever head the backend has.
                     tracing::error!(%error, "commit outcome unknown; writers get the error");
-                    if let Err(reload) = shared
-                        .backend
-                        .latest_reader()
-                        .map_err(StoreError::from)
-                        .and_then(|r| shared.adopt_latest(&r))
-                    {
+                    if let Err(reload) = shared.adopt_latest() {
                         tracing::warn!(error = %reload, "could not reload the head");
                     }
                 }

@@ -146,10 +146,11 @@ impl<B: Backend> Shared<B> {
         self.metrics.sample_backend_cache(self.backend.cache_counts());
     }
 
-    /// Adopts the latest root record in `reader` if another writer made it
+    /// Adopts the backend's latest root record (read at a fresh snapshot) if another writer made it
     /// newer than the head: the page cache (which holds the latest pages as
     /// of the head) starts over at that version. Returns whether it moved.
-    pub fn adopt_latest<R: BackendReader>(&self, reader: &R) -> Result<bool> {
+    pub fn adopt_latest(&self) -> Result<bool> {
+        let reader = self.backend.latest_reader()?;
         let Some((_, record)) = reader.last_in(Table::Roots, &0u64.to_be_bytes(), &u64::MAX.to_be_bytes())? else {
             return Err(StoreError::Corrupt("no root record".into()));
         };
@@ -194,7 +195,7 @@ impl<B: Backend> Shared<B> {
             if let Ok(mut checked) = self.head_checked.try_lock()
                 && checked.elapsed() >= interval
             {
-                self.adopt_latest(&self.backend.latest_reader()?)?;
+                self.adopt_latest()?;
                 *checked = Instant::now();
             }
         }

@@ -212,6 +212,19 @@ impl HybridBackend {
         })
     }
 
+    /// A reader of `remote` with a local read transaction taken now.
+    fn reader_over(&self, remote: TikvReader) -> Result<HybridReader, BackendError> {
+        Ok(HybridReader {
+            remote,
+            local: self.local.clone(),
+            txn: self
+                .local
+                .db
+                .begin_read()
+                .map_err(|e| BackendError::new("begin read", e))?,
+        })
+    }
+
     /// Times the cache filled up and started over.
     pub fn cache_clears(&self) -> u64 {
         self.local.clears.load(Ordering::Relaxed)
@@ -226,27 +239,11 @@ impl Backend for HybridBackend {
     }
 
     fn latest_reader(&self) -> Result<HybridReader, BackendError> {
-        Ok(HybridReader {
-            remote: self.remote.latest_reader()?,
-            local: self.local.clone(),
-            txn: self
-                .local
-                .db
-                .begin_read()
-                .map_err(|e| BackendError::new("begin read", e))?,
-        })
+        self.reader_over(self.remote.latest_reader()?)
     }
 
     fn reader(&self) -> Result<HybridReader, BackendError> {
-        Ok(HybridReader {
-            remote: self.remote.reader()?,
-            local: self.local.clone(),
-            txn: self
-                .local
-                .db
-                .begin_read()
-                .map_err(|e| BackendError::new("begin read", e))?,
-        })
+        self.reader_over(self.remote.reader()?)
     }
 
     fn commit(&self, batch: WriteBatch, durable: bool) -> Result<(), BackendError> {
