@@ -40,6 +40,7 @@ fn descriptor_set_has_the_store_service() {
             ("Scan", false, true),
             ("WatchRoots", false, true),
             ("Stats", false, false),
+            ("Replicate", false, true),
         ]
     );
     let get = store.method.iter().find(|m| m.name() == "Get").unwrap();

@@ -5,13 +5,19 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use rustorium_node::server::config::{LogFormat, NodeConfig, TlsConfig};
+use rustorium_node::cluster::follow::RemotePrimary;
+use rustorium_node::cluster::placement::PlacementStrategy;
+use rustorium_node::cluster::{ClusterConfig, ClusterNode};
+use rustorium_node::server::config::{LogFormat, NodeConfig, ReplicaConfig, TlsConfig};
+use rustorium_node::server::engine::{Engine, ReplicaNode};
+use rustorium_node::store::replica::Replica;
 use rustorium_node::store::backend::any::AnyBackend;
 use rustorium_node::store::verify_db::{verify, verify_redb};
 use rustorium_node::store::{BackendKind, KeyMode, StorageConfig, Store, SyncMode};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -102,6 +108,46 @@ struct ServeArgs {
     /// text | json
     #[arg(long, env = "RUSTORIUM_LOG_FORMAT", value_parser = parse_log_format)]
     log_format: Option<LogFormat>,
+    /// Join a cluster sharing the TiKV keyspace under this node id.
+    #[arg(long, env = "RUSTORIUM_CLUSTER_NODE_ID")]
+    cluster_node_id: Option<String>,
+    /// URL other cluster nodes forward writes to (default: http://<listen address>).
+    #[arg(long, env = "RUSTORIUM_CLUSTER_ADVERTISE")]
+    cluster_advertise: Option<String>,
+    /// This node's region label (geographic placement).
+    #[arg(long, env = "RUSTORIUM_CLUSTER_REGION")]
+    cluster_region: Option<String>,
+    /// Shards of the tree in a cluster (a power of two, at most 256).
+    #[arg(long, env = "RUSTORIUM_SHARD_COUNT")]
+    shard_count: Option<u32>,
+    /// Shard lease TTL in milliseconds.
+    #[arg(long, env = "RUSTORIUM_LEASE_TTL_MS")]
+    lease_ttl_ms: Option<u64>,
+    /// Minimum time an owner keeps a shard before placement moves it, in milliseconds.
+    #[arg(long, env = "RUSTORIUM_MIN_OWNERSHIP_MS")]
+    min_ownership_ms: Option<u64>,
+    /// random | geographic | loadbased | hybrid
+    #[arg(long, env = "RUSTORIUM_PLACEMENT", value_parser = parse_placement)]
+    placement: Option<PlacementStrategy>,
+    /// Run as a read-only replica of the node at this URL.
+    #[arg(long, env = "RUSTORIUM_FOLLOW")]
+    follow: Option<String>,
+    /// Bearer token for a primary that protects reads.
+    #[arg(long, env = "RUSTORIUM_FOLLOW_TOKEN", hide_env_values = true)]
+    follow_token: Option<String>,
+    /// Keep the ops of this many recent writes for replicas to stream.
+    #[arg(long, env = "RUSTORIUM_REPLICATION_FEED_OPS")]
+    replication_feed_ops: Option<usize>,
+}
+
+fn parse_placement(s: &str) -> Result<PlacementStrategy, String> {
+    match s {
+        "random" => Ok(PlacementStrategy::Random),
+        "geographic" => Ok(PlacementStrategy::Geographic),
+        "loadbased" => Ok(PlacementStrategy::LoadBased),
+        "hybrid" => Ok(PlacementStrategy::Hybrid),
+        _ => Err(format!("placement is random, geographic, loadbased or hybrid, not {s:?}")),
+    }
 }
 
 fn parse_sync_mode(s: &str) -> Result<SyncMode, String> {
@@ -196,6 +242,47 @@ fn node_config(args: &ServeArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.log_format {
         config.log_format = v;
     }
+    if let Some(v) = args.replication_feed_ops {
+        config.storage.replication_feed_ops = v;
+    }
+    let clustered = args.cluster_node_id.is_some()
+        || args.cluster_advertise.is_some()
+        || args.cluster_region.is_some()
+        || args.shard_count.is_some()
+        || args.lease_ttl_ms.is_some()
+        || args.min_ownership_ms.is_some()
+        || args.placement.is_some();
+    if clustered {
+        let cluster = config.cluster.get_or_insert_with(ClusterConfig::default);
+        if let Some(v) = &args.cluster_node_id {
+            cluster.node_id = v.clone();
+        }
+        if let Some(v) = &args.cluster_advertise {
+            cluster.advertise = v.clone();
+        }
+        if let Some(v) = &args.cluster_region {
+            cluster.region = v.clone();
+        }
+        if let Some(v) = args.shard_count {
+            cluster.shard_count = v;
+        }
+        if let Some(v) = args.lease_ttl_ms {
+            cluster.lease_ttl = std::time::Duration::from_millis(v);
+        }
+        if let Some(v) = args.min_ownership_ms {
+            cluster.min_ownership = std::time::Duration::from_millis(v);
+        }
+        if let Some(v) = args.placement {
+            cluster.placement_strategy = v;
+        }
+    }
+    if let Some(url) = &args.follow {
+        config.replica = Some(ReplicaConfig {
+            follow: url.clone(),
+            token: args.follow_token.clone(),
+        });
+    }
+    config.check().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
 
@@ -233,18 +320,52 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight and flushing queued writes");
 }
 
+fn open_store(storage: &StorageConfig) -> anyhow::Result<Store> {
+    Store::open(storage.clone()).with_context(|| match storage.backend {
+        BackendKind::Redb => format!("opening store at {}", storage.path.display()),
+        kind => format!(
+            "opening the {kind:?} store on PD {:?} (namespace {:?})",
+            storage.tikv.pd_endpoints, storage.tikv.namespace
+        ),
+    })
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = node_config(&args)?;
     init_logging(config.log_format);
-    let store = Store::open(config.storage.clone()).with_context(|| match config.storage.backend {
-        BackendKind::Redb => format!("opening store at {}", config.storage.path.display()),
-        kind => format!(
-            "opening the {kind:?} store on PD {:?} (namespace {:?})",
-            config.storage.tikv.pd_endpoints, config.storage.tikv.namespace
-        ),
-    })?;
     let bound = rustorium_node::server::bind(&config).await?;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let storage = &config.storage;
+    let (engine, role) = if let Some(cluster) = &config.cluster {
+        let mut cluster = cluster.clone();
+        if cluster.advertise.is_empty() {
+            cluster.advertise = format!("{scheme}://{}", bound.addr);
+        }
+        let role = format!(
+            "cluster node {:?} in region {:?} ({} shards, {:?} placement, advertised at {})",
+            cluster.node_id, cluster.region, cluster.shard_count, cluster.placement_strategy, cluster.advertise
+        );
+        let node = ClusterNode::open(
+            cluster,
+            storage,
+            std::time::Duration::from_millis(config.limits.request_timeout_ms),
+            config.limits.max_message_bytes,
+        )
+        .with_context(|| format!("joining the cluster on PD {:?}", storage.tikv.pd_endpoints))?;
+        node.start();
+        (Engine::Cluster(node), role)
+    } else if let Some(replica) = &config.replica {
+        let store = open_store(storage)?;
+        let primary = RemotePrimary::new(&replica.follow, replica.token.clone(), config.limits.max_message_bytes)?;
+        let role = format!("read-only replica of {}", replica.follow);
+        let node = ReplicaNode {
+            replica: Replica::follow(primary, store),
+            primary: replica.follow.clone(),
+        };
+        (Engine::Replica(Arc::new(node)), role)
+    } else {
+        (Engine::Single(open_store(storage)?), "single node".to_owned())
+    };
     let dashboard = if config.dashboard_dir.is_dir() {
         format!(", dashboard at {scheme}://{}/", bound.addr)
     } else {
@@ -256,15 +377,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bound.addr
     );
     println!(
-        "store: {} on {} ({:?} sync, {:?} keys)",
-        config.storage.path.display(),
-        store.backend_name(),
-        config.storage.sync_mode,
-        config.storage.key_mode
+        "store: {} on {} ({:?} sync, {:?} keys), {role}",
+        storage.path.display(),
+        engine.stores().first().map_or("none", |s| s.backend_name()),
+        storage.sync_mode,
+        storage.key_mode
     );
-    rustorium_node::server::serve(bound, store.clone(), &config, shutdown_signal()).await?;
-    store.sync().await.context("final flush")?;
-    store.shutdown();
+    rustorium_node::server::serve(bound, engine.clone(), &config, shutdown_signal()).await?;
+    if let Engine::Cluster(node) = &engine {
+        // Others take this node's shards now rather than after the TTL.
+        node.leave().await;
+    }
+    for store in engine.stores() {
+        store.sync().await.context("final flush")?;
+    }
+    if let Engine::Single(store) = engine {
+        store.shutdown();
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }

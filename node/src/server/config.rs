@@ -18,6 +18,22 @@ pub struct NodeConfig {
     /// The dashboard's built files; served at `/` when the directory exists.
     pub dashboard_dir: PathBuf,
     pub log_format: LogFormat,
+    /// Set to run as one node of a cluster sharing a TiKV keyspace.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// Set to run as a read-only replica of another node.
+    pub replica: Option<ReplicaConfig>,
+}
+
+/// `[replica]`: follow another node's committed batches (its
+/// `Replicate` stream), verify each root, serve reads locally.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaConfig {
+    /// The primary's URL, e.g. `http://primary:7070`.
+    pub follow: String,
+    /// Bearer token for a primary that protects reads.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -74,6 +90,8 @@ impl Default for NodeConfig {
             limits: LimitsConfig::default(),
             dashboard_dir: PathBuf::from("web-demo/dist"),
             log_format: LogFormat::Text,
+            cluster: None,
+            replica: None,
         }
     }
 }
@@ -82,6 +100,27 @@ impl NodeConfig {
     /// Parses a TOML file; unknown keys are errors that name the key.
     pub fn from_toml(text: &str) -> Result<Self, String> {
         toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Settings that cannot go together.
+    pub fn check(&self) -> Result<(), String> {
+        if self.cluster.is_some() && self.replica.is_some() {
+            return Err("a node is either a cluster member or a replica, not both".into());
+        }
+        if let Some(cluster) = &self.cluster {
+            if !cluster.advertise.is_empty() {
+                cluster.shard_bits()?;
+            }
+            if self.storage.backend == crate::store::BackendKind::Redb {
+                return Err("[cluster] needs storage.backend = \"tikv\" or \"hybrid\" (nodes share one TiKV keyspace)".into());
+            }
+        }
+        if let Some(replica) = &self.replica
+            && !(replica.follow.starts_with("http://") || replica.follow.starts_with("https://"))
+        {
+            return Err(format!("replica.follow must be an http:// or https:// URL, not {:?}", replica.follow));
+        }
+        Ok(())
     }
 }
 

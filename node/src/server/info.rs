@@ -1,6 +1,8 @@
 //! `GET /api/info`: what the dashboard shows about the node, as JSON.
 
-use crate::store::{KeyMode, Store, SyncMode};
+use super::engine::Engine;
+use crate::cluster::ShardPlacement;
+use crate::store::{KeyMode, SyncMode};
 
 #[derive(Debug, serde::Serialize)]
 pub struct NodeInfo {
@@ -8,20 +10,59 @@ pub struct NodeInfo {
     pub sync_mode: &'static str,
     pub compression: bool,
     pub encryption: bool,
-    /// Shards this node serves; the store is not sharded yet, so one.
+    /// Shards this node serves (every shard of the tree in a cluster).
     pub shards: u32,
     pub key_mode: &'static str,
     pub max_levels: u16,
+    /// The store's version; in a cluster, the sum of the shard versions.
     pub version: u64,
     pub keys: u64,
     pub server_version: &'static str,
+    /// "single", "replica" or "cluster".
+    pub role: &'static str,
+    /// In a cluster: this node's id and where every shard lives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Vec<ShardPlacement>>,
+    /// On a replica: the primary, the version mirrored and the lag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaInfo>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ReplicaInfo {
+    pub primary: String,
+    pub mirrors: u64,
+    pub lag_versions: u64,
+    pub primary_reachable: bool,
 }
 
 impl NodeInfo {
-    pub fn of(store: &Store) -> Self {
-        let config = store.config();
+    pub fn of(engine: &Engine) -> Self {
+        let stores = engine.stores();
+        let config = engine.config();
+        let (role, node_id, placement, replica) = match engine {
+            Engine::Single(_) => ("single", None, None, None),
+            Engine::Cluster(cluster) => (
+                "cluster",
+                Some(cluster.config().node_id.clone()),
+                Some(cluster.placement()),
+                None,
+            ),
+            Engine::Replica(node) => {
+                let status = node.replica.status();
+                let info = ReplicaInfo {
+                    primary: node.primary.clone(),
+                    mirrors: status.mirrors,
+                    lag_versions: status.lag,
+                    primary_reachable: status.reachable,
+                };
+                ("replica", None, None, Some(info))
+            }
+        };
         Self {
-            backend: store.backend_name(),
+            backend: stores.first().map_or("none", |s| s.backend_name()),
             sync_mode: match config.sync_mode {
                 SyncMode::None => "none",
                 SyncMode::Async => "async",
@@ -29,15 +70,19 @@ impl NodeInfo {
             },
             compression: config.compression_enabled,
             encryption: config.encryption_enabled,
-            shards: 1,
+            shards: stores.len() as u32,
             key_mode: match config.key_mode {
                 KeyMode::Bytes => "bytes",
                 KeyMode::Field => "field",
             },
-            max_levels: store.max_levels(),
-            version: store.root().1,
-            keys: store.keys(),
+            max_levels: engine.max_levels(),
+            version: stores.iter().map(|s| s.root().1).sum(),
+            keys: stores.iter().map(|s| s.keys()).sum(),
             server_version: env!("CARGO_PKG_VERSION"),
+            role,
+            node_id,
+            placement,
+            replica,
         }
     }
 }

@@ -4,12 +4,13 @@
 
 pub mod auth;
 pub mod config;
+pub mod engine;
 mod info;
 pub mod service;
 mod status;
 
-use crate::store::Store;
 use auth::Auth;
+use engine::Engine;
 use axum::routing::get;
 use config::NodeConfig;
 use rustorium_proto::v1::store_server::StoreServer;
@@ -77,10 +78,11 @@ fn cors() -> tower_http::cors::CorsLayer {
 /// flight finish, and returns. The caller shuts the store down afterwards.
 pub async fn serve(
     bound: BoundServer,
-    store: Store,
+    engine: impl Into<Engine>,
     config: &NodeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let engine: Engine = engine.into();
     let limits = &config.limits;
     // Graceful shutdown waits for every open stream; WatchRoots streams never
     // end by themselves, so they are told to stop when shutdown starts.
@@ -91,7 +93,7 @@ pub async fn serve(
     };
     let service = StoreServer::new(
         service::StoreService::new(
-            store.clone(),
+            engine.clone(),
             Auth::new(config.auth.token.clone(), config.auth.protect_reads),
         )
         .with_shutdown(stopping),
@@ -117,26 +119,24 @@ pub async fn serve(
         .add_service(grpc_web.layer(service))
         .add_service(grpc_web.layer(health))
         .add_service(grpc_web.layer(reflection));
-    let metrics_store = store.clone();
+    let metrics_engine = engine.clone();
     let mut router = routes.routes().into_axum_router().route(
         "/metrics",
         get(move || {
-            let store = metrics_store.clone();
+            let engine = metrics_engine.clone();
             async move {
-                store.refresh_metrics();
                 (
                     [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    store.metrics().render(),
+                    engine.render_metrics(),
                 )
             }
         }),
     );
-    let info_store = store.clone();
     router = router.route(
         "/api/info",
         get(move || {
-            let store = info_store.clone();
-            async move { axum::Json(info::NodeInfo::of(&store)) }
+            let engine = engine.clone();
+            async move { axum::Json(info::NodeInfo::of(&engine)) }
         }),
     );
     if config.dashboard_dir.is_dir() {

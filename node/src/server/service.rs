@@ -1,6 +1,8 @@
-//! The `rustorium.v1.Store` gRPC service over an embedded store.
+//! The `rustorium.v1.Store` gRPC service over an embedded store, a
+//! read-only replica of another node, or one node of a cluster.
 
 use super::auth::{Access, Auth};
+use super::engine::Engine;
 use crate::store::{BatchOp, KeyMode, RootRecord, Store, SyncMode};
 use rustorium_proto::v1;
 use rustorium_proto::v1::store_server::Store as StoreRpc;
@@ -15,7 +17,7 @@ pub const MAX_SCAN_LIMIT: u32 = 100_000;
 
 #[derive(Debug)]
 pub struct StoreService {
-    store: Store,
+    engine: Engine,
     auth: Auth,
     started: Instant,
     /// Turns true when the server shuts down; ends WatchRoots streams, which
@@ -24,9 +26,9 @@ pub struct StoreService {
 }
 
 impl StoreService {
-    pub fn new(store: Store, auth: Auth) -> Self {
+    pub fn new(engine: impl Into<Engine>, auth: Auth) -> Self {
         Self {
-            store,
+            engine: engine.into(),
             auth,
             started: Instant::now(),
             stopping: tokio::sync::watch::channel(false).1,
@@ -40,7 +42,14 @@ impl StoreService {
     }
 
     fn proof(&self, proof: &rustorium_core::proof::Proof) -> v1::Proof {
-        proof_to_proto(proof, self.store.max_levels())
+        proof_to_proto(proof, self.engine.max_levels())
+    }
+
+    /// The store reads are served from, outside cluster mode.
+    fn store(&self) -> Result<&Store, Status> {
+        self.engine.local().ok_or_else(|| {
+            Status::failed_precondition("not served in cluster mode: history and per-version reads are per shard")
+        })
     }
 }
 
@@ -70,8 +79,11 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 impl StoreRpc for StoreService {
     async fn put(&self, request: Request<v1::PutRequest>) -> Result<Response<v1::PutResponse>, Status> {
         self.auth.check(&request, Access::Write)?;
+        if let Engine::Cluster(cluster) = &self.engine {
+            return cluster.put(request).await.map(Response::new);
+        }
         let request = request.into_inner();
-        let written = self.store.write_with_proof(&request.key, &request.value).await?;
+        let written = self.engine.writable()?.write_with_proof(&request.key, &request.value).await?;
         Ok(Response::new(v1::PutResponse {
             root: fr_to_bytes(&written.root),
             version: written.version,
@@ -82,6 +94,10 @@ impl StoreRpc for StoreService {
 
     async fn put_batch(&self, request: Request<v1::PutBatchRequest>) -> Result<Response<v1::PutBatchResponse>, Status> {
         self.auth.check(&request, Access::Write)?;
+        if let Engine::Cluster(cluster) = &self.engine {
+            return cluster.put_batch(request).await.map(Response::new);
+        }
+        let store = self.engine.writable()?;
         let request = request.into_inner();
         let ops = request
             .ops
@@ -95,7 +111,7 @@ impl StoreRpc for StoreService {
                 ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let result = self.store.write_batch(&ops, request.want_proofs).await?;
+        let result = store.write_batch(&ops, request.want_proofs).await?;
         Ok(Response::new(v1::PutBatchResponse {
             root: fr_to_bytes(&result.root),
             version: result.version,
@@ -107,7 +123,18 @@ impl StoreRpc for StoreService {
     async fn get(&self, request: Request<v1::GetRequest>) -> Result<Response<v1::GetResponse>, Status> {
         self.auth.check(&request, Access::Read)?;
         let request = request.into_inner();
-        let read = self.store.read_proven(&request.key, request.at_version).await?;
+        if let (Engine::Cluster(cluster), None) = (&self.engine, request.at_version) {
+            let read = cluster.read(&request.key).await?;
+            return Ok(Response::new(v1::GetResponse {
+                found: read.value.is_some(),
+                value: read.value.unwrap_or_default(),
+                proof: Some(self.proof(&read.proof)),
+                root: fr_to_bytes(&read.root),
+                version: read.versions.values().sum(),
+                timestamp_unix_nanos: nanos(SystemTime::now()),
+            }));
+        }
+        let read = self.store()?.read_proven(&request.key, request.at_version).await?;
         Ok(Response::new(v1::GetResponse {
             found: read.value.is_some(),
             value: read.value.unwrap_or_default(),
@@ -120,7 +147,10 @@ impl StoreRpc for StoreService {
 
     async fn delete(&self, request: Request<v1::DeleteRequest>) -> Result<Response<v1::DeleteResponse>, Status> {
         self.auth.check(&request, Access::Write)?;
-        let deleted = self.store.delete(&request.into_inner().key).await?;
+        if let Engine::Cluster(cluster) = &self.engine {
+            return cluster.delete(request).await.map(Response::new);
+        }
+        let deleted = self.engine.writable()?.delete(&request.into_inner().key).await?;
         Ok(Response::new(v1::DeleteResponse {
             root: fr_to_bytes(&deleted.root),
             version: deleted.version,
@@ -132,20 +162,26 @@ impl StoreRpc for StoreService {
 
     async fn get_root(&self, request: Request<v1::GetRootRequest>) -> Result<Response<v1::GetRootResponse>, Status> {
         self.auth.check(&request, Access::Read)?;
-        let (root, version, timestamp) = self.store.root();
+        let (root, version, timestamp) = match &self.engine {
+            Engine::Cluster(cluster) => {
+                let (root, version) = cluster.root().await?;
+                (root, version, SystemTime::now())
+            }
+            _ => self.store()?.root(),
+        };
         Ok(Response::new(v1::GetRootResponse {
             root: fr_to_bytes(&root),
             version,
             timestamp_unix_nanos: nanos(timestamp),
-            max_levels: u32::from(self.store.max_levels()),
-            key_mode: key_mode(self.store.config().key_mode),
+            max_levels: u32::from(self.engine.max_levels()),
+            key_mode: key_mode(self.engine.config().key_mode),
         }))
     }
 
     async fn get_proof(&self, request: Request<v1::GetProofRequest>) -> Result<Response<v1::GetProofResponse>, Status> {
         self.auth.check(&request, Access::Read)?;
         let request = request.into_inner();
-        let read = self.store.read_at(&request.key, request.version).await?;
+        let read = self.store()?.read_at(&request.key, request.version).await?;
         Ok(Response::new(v1::GetProofResponse {
             proof: Some(self.proof(&read.proof)),
             found: read.value.is_some(),
@@ -176,7 +212,10 @@ impl StoreRpc for StoreService {
         {
             return Err(Status::invalid_argument("scan end is before start"));
         }
-        let rows = self.store.scan(&request.start, end, limit as usize).await?;
+        let rows = match &self.engine {
+            Engine::Cluster(cluster) => cluster.scan(&request.start, end, limit as usize).await?,
+            _ => self.store()?.scan(&request.start, end, limit as usize).await?,
+        };
         let stream = tokio_stream::iter(rows.into_iter().map(|(key, value)| Ok(v1::ScanResponse { key, value })));
         Ok(Response::new(Box::pin(stream)))
     }
@@ -188,9 +227,10 @@ impl StoreRpc for StoreService {
         request: Request<v1::WatchRootsRequest>,
     ) -> Result<Response<Self::WatchRootsStream>, Status> {
         self.auth.check(&request, Access::Read)?;
+        let store = self.store()?;
         // Subscribe before reading the log, so no version falls between the two.
-        let mut live = self.store.subscribe_roots();
-        let (_, current, _) = self.store.root();
+        let mut live = store.subscribe_roots();
+        let (_, current, _) = store.root();
         let from = request.into_inner().from_version.unwrap_or(current);
         if from > current + 1 {
             return Err(Status::out_of_range(format!(
@@ -198,12 +238,12 @@ impl StoreRpc for StoreService {
             )));
         }
         let backlog = if from <= current {
-            self.store.roots(from..=current, 10_000).await?
+            store.roots(from..=current, 10_000).await?
         } else {
             Vec::new()
         };
         let mut last_sent = from.checked_sub(1);
-        let mut stopping = self.stopping.clone();
+        let stopping = self.stopping.clone();
         let stream = async_stream(move |tx| async move {
             for record in backlog {
                 last_sent = Some(record.version);
@@ -211,12 +251,7 @@ impl StoreRpc for StoreService {
                     return;
                 }
             }
-            // A service without a shutdown signal (sender dropped) never stops.
-            let stop = async move {
-                if stopping.wait_for(|stop| *stop).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
+            let stop = shutdown_signal(stopping);
             tokio::pin!(stop);
             loop {
                 let received = tokio::select! {
@@ -257,20 +292,27 @@ impl StoreRpc for StoreService {
 
     async fn stats(&self, request: Request<v1::StatsRequest>) -> Result<Response<v1::StatsResponse>, Status> {
         self.auth.check(&request, Access::Read)?;
-        let metrics = self.store.metrics();
-        let config = self.store.config();
-        let (_, version, _) = self.store.root();
-        let oldest = self.store.oldest_version();
+        let stores = self.engine.stores();
+        let first = stores.first().ok_or_else(|| Status::internal("no store"))?;
+        let config = first.config();
+        let sum = |f: &dyn Fn(&Store) -> u64| stores.iter().map(f).sum::<u64>();
+        let (version, oldest) = match &self.engine {
+            // Per shard there is no one history: report the sum of the
+            // shard versions and leave the retention window unset.
+            Engine::Cluster(_) => (sum(&|s| s.root().1), 0),
+            _ => (first.root().1, first.oldest_version()),
+        };
+        let metrics = first.metrics();
         Ok(Response::new(v1::StatsResponse {
             version,
-            keys_count: self.store.keys(),
-            writes_total: metrics.writes_total.get(),
-            write_batches_total: metrics.batch_ops.get_sample_count(),
-            reads_total: metrics.reads_total.get(),
-            versions_retained: version - oldest + 1,
+            keys_count: sum(&|s| s.keys()),
+            writes_total: sum(&|s| s.metrics().writes_total.get()),
+            write_batches_total: sum(&|s| s.metrics().batch_ops.get_sample_count()),
+            reads_total: sum(&|s| s.metrics().reads_total.get()),
+            versions_retained: if oldest > 0 || version > 0 { version - oldest + 1 } else { 1 },
             oldest_retained_version: oldest,
-            disk_bytes: metrics.disk_usage.get().max(0) as u64,
-            backend: self.store.backend_name().into(),
+            disk_bytes: sum(&|s| s.metrics().disk_usage.get().max(0) as u64),
+            backend: first.backend_name().into(),
             sync_mode: match config.sync_mode {
                 SyncMode::None => "none",
                 SyncMode::Async => "async",
@@ -279,7 +321,7 @@ impl StoreRpc for StoreService {
             .into(),
             compression: config.compression_enabled,
             encryption: config.encryption_enabled,
-            max_levels: u32::from(self.store.max_levels()),
+            max_levels: u32::from(self.engine.max_levels()),
             key_mode: key_mode(config.key_mode),
             uptime_seconds: self.started.elapsed().as_secs(),
             server_version: env!("CARGO_PKG_VERSION").into(),
@@ -294,12 +336,103 @@ impl StoreRpc for StoreService {
                 ),
                 (
                     "pruned_rows_total".to_owned(),
-                    metrics.pruned_rows_total.get().to_string(),
+                    sum(&|s| s.metrics().pruned_rows_total.get()).to_string(),
                 ),
             ]
             .into_iter()
             .collect(),
+            cluster: self.engine.cluster_status(),
+            replica: self.engine.replica_status(),
         }))
+    }
+
+    type ReplicateStream = BoxStream<v1::ReplicatedBatch>;
+
+    async fn replicate(
+        &self,
+        request: Request<v1::ReplicateRequest>,
+    ) -> Result<Response<Self::ReplicateStream>, Status> {
+        // Batches carry every value: they are reads.
+        self.auth.check(&request, Access::Read)?;
+        let store = self.store()?.clone();
+        if store.config().replication_feed_ops == 0 {
+            return Err(Status::failed_precondition(
+                "this node keeps no replication feed (set storage.replication_feed_ops)",
+            ));
+        }
+        let mut after = request.into_inner().after_version;
+        let head = store.root().1;
+        if after > head {
+            return Err(Status::out_of_range(format!(
+                "after_version {after} is past this node's version {head}"
+            )));
+        }
+        // Subscribe first, so no commit falls between the backlog and the
+        // live part.
+        let mut live = store.subscribe_roots();
+        let stop = shutdown_signal(self.stopping.clone());
+        let stream = async_stream(move |tx| async move {
+            tokio::pin!(stop);
+            loop {
+                let head = store.root().1;
+                match store.batches_since(after) {
+                    Ok(batches) => {
+                        for batch in batches {
+                            after = batch.record.version;
+                            if tx.send(Ok(replicated(&batch, head))).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(gap) => {
+                        let _ = tx.send(Err(Status::out_of_range(gap.to_string()))).await;
+                        return;
+                    }
+                }
+                tokio::select! {
+                    received = live.recv() => match received {
+                        // A lagged subscriber just reads the feed again.
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                    () = &mut stop => {
+                        let _ = tx
+                            .send(Err(Status::unavailable("server is shutting down; reconnect with after_version")))
+                            .await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+}
+
+fn replicated(batch: &crate::store::feed::CommittedBatch, head: u64) -> v1::ReplicatedBatch {
+    v1::ReplicatedBatch {
+        version: batch.record.version,
+        root: fr_to_bytes(&batch.record.root.hash()),
+        timestamp_unix_nanos: batch.record.timestamp_nanos,
+        ops: batch
+            .ops
+            .iter()
+            .map(|(key, value)| v1::Op {
+                key: key.clone(),
+                kind: Some(match value {
+                    Some(value) => v1::op::Kind::Value(value.clone()),
+                    None => v1::op::Kind::Delete(v1::op::Delete {}),
+                }),
+            })
+            .collect(),
+        primary_version: head.max(batch.record.version),
+    }
+}
+
+/// Resolves once the server starts shutting down; a service without a
+/// shutdown signal (sender dropped) never does.
+async fn shutdown_signal(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    if stopping.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -17,6 +17,9 @@ impl From<StoreError> for Status {
             // The tree refuses keys that share max_levels - 1 path bits.
             StoreError::Tree(_) => Code::FailedPrecondition,
             StoreError::Closed => Code::Unavailable,
+            // The shard moved to another owner: the client retries (any node
+            // forwards to the new one).
+            StoreError::Fenced { .. } => Code::Unavailable,
             StoreError::Corrupt(_) => Code::DataLoss,
             // Other writers kept winning: the client may retry the request.
             StoreError::Backend(e) if e.kind == BackendErrorKind::Conflict => Code::Aborted,

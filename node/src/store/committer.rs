@@ -291,6 +291,14 @@ fn now_nanos(time: SystemTime) -> u64 {
 fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) -> Result<Committed> {
     let head = shared.head();
     let version = head.version + 1;
+    let epoch = shared.writer_epoch.load(std::sync::atomic::Ordering::SeqCst);
+    if head.epoch > epoch {
+        return Err(StoreError::Fenced {
+            mine: epoch,
+            current: head.epoch,
+            version: head.version,
+        });
+    }
     let mut latest: BTreeMap<&[u8], &PreparedOp> = BTreeMap::new();
     for op in batch.iter().flat_map(|p| &p.ops) {
         latest.insert(&op.key, op);
@@ -386,6 +394,7 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
         timestamp_nanos: now_nanos(timestamp),
         op_count: latest.len() as u32,
         keys,
+        epoch,
     };
     writes.put(Table::Roots, version.to_be_bytes().to_vec(), record.encode());
     writes.advances_to = Some(version);
@@ -445,6 +454,7 @@ fn commit<B: Backend>(shared: &Shared<B>, batch: &[Pending], want_proofs: bool) 
         version,
         timestamp_nanos: record.timestamp_nanos,
         keys,
+        epoch,
     });
     // No subscriber is fine; a slow one sees `Lagged`.
     let _ = shared.roots.send(record);

@@ -39,6 +39,10 @@ pub enum StoreError {
     Backend(#[from] super::backend::BackendError),
     #[error("the store is shut down")]
     Closed,
+    /// Another owner committed under a newer epoch: this writer lost the
+    /// shard and must not write (the new owner has every write it made).
+    #[error("fenced: this writer holds epoch {mine}, but version {version} was committed under epoch {current}")]
+    Fenced { mine: u64, current: u64, version: u64 },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -91,6 +91,7 @@ mod tests {
                 timestamp_nanos: 0,
                 op_count: ops as u32,
                 keys: 0,
+                epoch: 0,
             },
             ops: (0..ops).map(|i| (vec![i as u8], None)).collect(),
         })

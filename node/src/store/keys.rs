@@ -66,6 +66,10 @@ pub struct RootRecord {
     pub op_count: u32,
     /// Live keys after this version.
     pub keys: u64,
+    /// The writer epoch this version was committed under (0 outside a
+    /// cluster). A shard's new owner commits a record with a higher epoch
+    /// before it writes; an old owner that meets it is fenced off.
+    pub epoch: u64,
 }
 
 impl RootRecord {
@@ -87,6 +91,10 @@ impl RootRecord {
                 out.extend_from_slice(&fr_to_le_bytes(&hash));
             }
         }
+        // Records written before epochs existed end here and read as 0.
+        if self.epoch != 0 {
+            out.extend_from_slice(&self.epoch.to_be_bytes());
+        }
         out
     }
 
@@ -100,8 +108,18 @@ impl RootRecord {
         let timestamp_nanos = u64::from_be_bytes(bytes[8..16].try_into().map_err(|_| corrupt())?);
         let op_count = u32::from_be_bytes(bytes[16..20].try_into().map_err(|_| corrupt())?);
         let keys = u64::from_be_bytes(bytes[20..28].try_into().map_err(|_| corrupt())?);
-        let body = &bytes[29..];
-        let root = match (bytes[28], body.len()) {
+        let (tag, mut body) = (bytes[28], &bytes[29..]);
+        let root_len = match tag {
+            1 => 64,
+            2 => 32,
+            _ => 0,
+        };
+        let mut epoch = 0;
+        if body.len() == root_len + 8 {
+            epoch = u64::from_be_bytes(body[root_len..].try_into().map_err(|_| corrupt())?);
+            body = &body[..root_len];
+        }
+        let root = match (tag, body.len()) {
             (0, 0) => Node::Empty,
             (1, 64) => Node::Leaf(Leaf::new(fr(&body[..32])?, fr(&body[32..])?)),
             (2, 32) => Node::Middle(fr(body)?),
@@ -113,6 +131,7 @@ impl RootRecord {
             timestamp_nanos,
             op_count,
             keys,
+            epoch,
         })
     }
 }
@@ -149,14 +168,17 @@ mod tests {
             Node::Leaf(Leaf::new(Fr::from(3u64), Fr::from(4u64))),
             Node::Middle(Fr::from(9u64)),
         ] {
-            let record = RootRecord {
-                version: 5,
-                root,
-                timestamp_nanos: 77,
-                op_count: 3,
-                keys: 2,
-            };
-            assert_eq!(RootRecord::decode(&record.encode()).unwrap(), record);
+            for epoch in [0, 1, u64::MAX] {
+                let record = RootRecord {
+                    version: 5,
+                    root,
+                    timestamp_nanos: 77,
+                    op_count: 3,
+                    keys: 2,
+                    epoch,
+                };
+                assert_eq!(RootRecord::decode(&record.encode()).unwrap(), record);
+            }
         }
         assert!(RootRecord::decode(&[1, 2, 3]).is_err());
     }

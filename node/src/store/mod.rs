@@ -110,6 +110,8 @@ pub(crate) struct Head {
     pub version: u64,
     pub timestamp_nanos: u64,
     pub keys: u64,
+    /// The writer epoch of the head's root record.
+    pub epoch: u64,
 }
 
 pub(crate) struct Shared<B: Backend> {
@@ -124,6 +126,9 @@ pub(crate) struct Shared<B: Backend> {
     head: RwLock<Head>,
     /// When the head was last checked against a shared backend.
     head_checked: std::sync::Mutex<Instant>,
+    /// The epoch this store commits under (`Store::claim`); a head with a
+    /// higher one means another owner took over, and commits are refused.
+    pub writer_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl<B: Backend> Shared<B> {
@@ -167,6 +172,7 @@ impl<B: Backend> Shared<B> {
             version: record.version,
             timestamp_nanos: record.timestamp_nanos,
             keys: record.keys,
+            epoch: record.epoch,
         };
         drop(head);
         self.metrics.version.set(record.version as i64);
@@ -273,6 +279,7 @@ impl<B: Backend> Store<B> {
             feed: feed::Feed::default(),
             head: RwLock::new(head),
             head_checked: std::sync::Mutex::new(Instant::now()),
+            writer_epoch: std::sync::atomic::AtomicU64::new(head.epoch),
             backend,
             config,
             codec,
@@ -480,6 +487,40 @@ impl<B: Backend> Store<B> {
             timestamp: committed.timestamp,
             proofs,
         })
+    }
+
+    /// Takes over writing under `epoch` (higher than any epoch before, e.g.
+    /// a lease's): adopts the latest head and commits a version with no ops
+    /// under the new epoch. From then on an older writer that meets this
+    /// version is fenced (`StoreError::Fenced`), and every version it
+    /// committed before is below this one. Returns the fencing version.
+    pub async fn claim(&self, epoch: u64) -> Result<u64> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.adopt_latest())
+            .await
+            .map_err(|_| StoreError::Closed)??;
+        self.shared
+            .writer_epoch
+            .fetch_max(epoch, std::sync::atomic::Ordering::SeqCst);
+        Ok(self.submit(Vec::new(), false).await?.version)
+    }
+
+    /// The epoch this store commits under.
+    pub fn writer_epoch(&self) -> u64 {
+        self.shared.writer_epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The epoch of the head's root record.
+    pub fn head_epoch(&self) -> u64 {
+        self.shared.head().epoch
+    }
+
+    /// Adopts another writer's newer head, if a shared backend has one.
+    pub async fn refresh_head(&self) -> Result<bool> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.adopt_latest())
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
 
     /// Makes every acknowledged write durable now (whatever the sync mode).
@@ -792,6 +833,7 @@ fn initialize<B: Backend>(backend: &B, config: &StorageConfig, codec: &RecordCod
                 timestamp_nanos: now,
                 op_count: 0,
                 keys: 0,
+                epoch: 0,
             };
             batch.put(Table::Roots, 0u64.to_be_bytes().to_vec(), record.encode());
             drop(reader);
@@ -801,6 +843,7 @@ fn initialize<B: Backend>(backend: &B, config: &StorageConfig, codec: &RecordCod
                 version: 0,
                 timestamp_nanos: now,
                 keys: 0,
+                epoch: 0,
             })
         }
         Some(format) if format != FORMAT_VERSION => Err(StoreError::Corrupt(format!(
@@ -846,6 +889,7 @@ fn initialize<B: Backend>(backend: &B, config: &StorageConfig, codec: &RecordCod
                 version: record.version,
                 timestamp_nanos: record.timestamp_nanos,
                 keys: record.keys,
+                epoch: record.epoch,
             })
         }
     }

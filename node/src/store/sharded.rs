@@ -441,6 +441,22 @@ impl<B: Backend> ShardedStore<B> {
         }
     }
 
+    /// Deletes `key` in its shard; the absence proof is against the global
+    /// root. Also says whether the key held a value.
+    pub async fn delete(&self, key: &[u8]) -> Result<(ShardedProof, bool)> {
+        let key_field = self.key_field(key)?;
+        let (prefix, shard, guard) = self.writable(&key_field).await;
+        let deleted = shard.store.delete(key).await?;
+        drop(guard);
+        let global = self
+            .globalize(prefix, shard.generation, deleted.version, key_field, None, &deleted.proof)
+            .await?;
+        match global {
+            Some(global) => Ok((global, deleted.existed)),
+            None => Ok((self.read(key).await?, deleted.existed)),
+        }
+    }
+
     /// Writes without building a proof; returns the shard's new version.
     pub async fn write(&self, key: &[u8], value: &[u8]) -> Result<u64> {
         let (_, shard, _guard) = self.writable(&self.key_field(key)?).await;

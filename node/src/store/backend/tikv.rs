@@ -16,6 +16,8 @@
 //! re-reads `roots/v` at a fresh timestamp (lock resolution settles the
 //! primary) to learn whether its record is the one that landed.
 
+mod records;
+
 use super::{Backend, BackendError, BackendReader, KeyValue, LastIn, Table, WriteBatch};
 use serde::{Deserialize, Serialize};
 use std::ops::Bound;

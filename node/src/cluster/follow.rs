@@ -1,0 +1,223 @@
+//! A primary over the network, as a replica's `ReplicationSource`: batches
+//! come from the primary's `Replicate` stream (kept open between calls, so
+//! each new commit arrives as it happens), the head from the stream and
+//! `GetRoot`, resync snapshots from `GetRoot` + `Scan`.
+
+use crate::store::error::{Result, StoreError};
+use crate::store::feed::{CommittedBatch, FeedGap};
+use crate::store::keys::RootRecord;
+use crate::store::replica::ReplicationSource;
+use rustorium_core::Fr;
+use rustorium_core::tree::Node;
+use rustorium_proto::v1;
+use rustorium_proto::v1::store_client::StoreClient;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+/// How long a call for new batches waits for the first one.
+const WAIT_FOR_BATCH: Duration = Duration::from_millis(50);
+/// Batches taken from the stream per call at most.
+const MAX_BATCHES_PER_CALL: usize = 256;
+/// Rows per Scan call during a resync.
+const SCAN_PAGE: u32 = 50_000;
+
+/// The open stream and the version its next batch follows.
+struct OpenStream {
+    after: u64,
+    stream: tonic::Streaming<v1::ReplicatedBatch>,
+}
+
+pub struct RemotePrimary {
+    url: String,
+    client: StoreClient<Channel>,
+    stream: tokio::sync::Mutex<Option<OpenStream>>,
+    head: AtomicU64,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for RemotePrimary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemotePrimary").field("url", &self.url).finish()
+    }
+}
+
+fn unreachable_primary(url: &str, status: &tonic::Status) -> StoreError {
+    StoreError::Backend(crate::store::backend::BackendError::retryable(
+        "follow the primary",
+        format!("{url}: {}: {}", status.code(), status.message()),
+    ))
+}
+
+fn root_node(bytes: &[u8]) -> Result<Fr> {
+    rustorium_proto::fr_from_bytes(bytes).map_err(|e| StoreError::Corrupt(format!("primary sent a bad root: {e}")))
+}
+
+impl RemotePrimary {
+    /// Connects lazily to the primary at `url` (`http://host:port`);
+    /// `token` is sent as a bearer token when the primary protects reads.
+    pub fn new(url: &str, token: Option<String>, max_message_bytes: usize) -> Result<Self> {
+        let channel = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| StoreError::Config(format!("primary URL {url:?}: {e}")))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        Ok(Self {
+            url: url.to_owned(),
+            client: StoreClient::new(channel)
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
+            stream: tokio::sync::Mutex::new(None),
+            head: AtomicU64::new(0),
+            token,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.token
+            && let Ok(value) = format!("Bearer {token}").parse()
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
+    }
+
+    fn batch(&self, message: v1::ReplicatedBatch) -> Result<Arc<CommittedBatch>> {
+        self.head.fetch_max(message.primary_version, Ordering::SeqCst);
+        let ops = message
+            .ops
+            .into_iter()
+            .map(|op| match op.kind {
+                Some(v1::op::Kind::Value(value)) => Ok((op.key, Some(value))),
+                Some(v1::op::Kind::Delete(_)) => Ok((op.key, None)),
+                None => Err(StoreError::Corrupt("primary sent an op with neither value nor delete".into())),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(CommittedBatch {
+            record: RootRecord {
+                version: message.version,
+                // Only the root's hash is compared; a middle node carries it.
+                root: Node::Middle(root_node(&message.root)?),
+                timestamp_nanos: message.timestamp_unix_nanos,
+                op_count: ops.len() as u32,
+                keys: 0,
+                epoch: 0,
+            },
+            ops,
+        }))
+    }
+
+    async fn root(&self) -> Result<(Fr, u64)> {
+        let mut client = self.client.clone();
+        let root = client
+            .get_root(self.request(v1::GetRootRequest {}))
+            .await
+            .map_err(|s| unreachable_primary(&self.url, &s))?
+            .into_inner();
+        self.head.fetch_max(root.version, Ordering::SeqCst);
+        Ok((root_node(&root.root)?, root.version))
+    }
+}
+
+impl ReplicationSource for RemotePrimary {
+    async fn head(&self) -> Result<u64> {
+        Ok(self.head.load(Ordering::SeqCst))
+    }
+
+    async fn batches_since(&self, version: u64) -> Result<std::result::Result<Vec<Arc<CommittedBatch>>, FeedGap>> {
+        let mut open = self.stream.lock().await;
+        if open.as_ref().is_none_or(|o| o.after != version) {
+            *open = None;
+            let mut client = self.client.clone();
+            let stream = client
+                .replicate(self.request(v1::ReplicateRequest { after_version: version }))
+                .await
+                .map_err(|s| unreachable_primary(&self.url, &s))?
+                .into_inner();
+            *open = Some(OpenStream { after: version, stream });
+        }
+        let Some(current) = open.as_mut() else {
+            return Ok(Ok(Vec::new()));
+        };
+        let mut batches = Vec::new();
+        let mut wait = WAIT_FOR_BATCH;
+        while batches.len() < MAX_BATCHES_PER_CALL {
+            let next = match tokio::time::timeout(wait, current.stream.message()).await {
+                Err(_) => break,
+                Ok(next) => next,
+            };
+            match next {
+                Ok(Some(message)) => {
+                    let batch = self.batch(message)?;
+                    current.after = batch.record.version;
+                    batches.push(batch);
+                    // Take what is already there, without waiting more.
+                    wait = Duration::ZERO;
+                }
+                Ok(None) => {
+                    *open = None;
+                    break;
+                }
+                Err(status) if status.code() == tonic::Code::OutOfRange => {
+                    *open = None;
+                    return Ok(Err(FeedGap {
+                        asked: version,
+                        oldest: 0,
+                    }));
+                }
+                Err(status) => {
+                    *open = None;
+                    if batches.is_empty() {
+                        return Err(unreachable_primary(&self.url, &status));
+                    }
+                    break;
+                }
+            }
+        }
+        if batches.is_empty() {
+            // A quiet stream: learn the head anyway (cheap) so lag is true.
+            drop(open);
+            self.root().await?;
+        }
+        Ok(Ok(batches))
+    }
+
+    async fn snapshot(&self) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64, Fr)> {
+        loop {
+            let (root, before) = self.root().await?;
+            let mut entries = Vec::new();
+            let mut start = Vec::new();
+            loop {
+                let mut client = self.client.clone();
+                let mut stream = client
+                    .scan(self.request(v1::ScanRequest {
+                        start: start.clone(),
+                        end: Vec::new(),
+                        limit: SCAN_PAGE,
+                    }))
+                    .await
+                    .map_err(|s| unreachable_primary(&self.url, &s))?
+                    .into_inner();
+                let mut rows = 0;
+                while let Some(row) = stream.message().await.map_err(|s| unreachable_primary(&self.url, &s))? {
+                    rows += 1;
+                    start = row.key.clone();
+                    start.push(0);
+                    entries.push((row.key, row.value));
+                }
+                if rows < SCAN_PAGE {
+                    break;
+                }
+            }
+            let (_, after) = self.root().await?;
+            if before == after {
+                return Ok((entries, after, root));
+            }
+        }
+    }
+}

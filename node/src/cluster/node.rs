@@ -1,0 +1,764 @@
+//! One node of a cluster: every node opens every shard's store over the
+//! shared TiKV keyspace (so any node reads any key with a proof), but only
+//! a shard's lease holder writes to it; the others forward its writes.
+//!
+//! A keeper task runs every third of the lease TTL: it publishes this
+//! node's member record, reads members and leases, computes placement
+//! (`placement::place`, the same answer on every node), renews the leases
+//! it keeps, releases the ones placement moves elsewhere (after
+//! `min_ownership`), and takes expired or released leases placement gives
+//! it. Taking a lease raises its epoch; the new owner commits that epoch
+//! into the shard's root log before writing (`Store::claim`), so a former
+//! owner still writing is fenced off and every write it made is below the
+//! claim: no acknowledged write is lost when an owner dies.
+//!
+//! An owner also stops writing on its own once its lease may have expired
+//! (its local deadline is the renewal time plus the TTL, less a tenth),
+//! so a node cut off from TiKV does not keep answering writes.
+
+use crate::cluster::ClusterConfig;
+use crate::cluster::forward::{Forwarder, Origin, is_forwarded};
+use crate::cluster::load::LoadMeter;
+use crate::cluster::placement::{NodeInfo, ShardLoad, place};
+use crate::cluster::registry::{HeldLease, Member, Registry, RegistryError};
+use crate::store::backend::any::AnyBackend;
+use crate::store::backend::tikv::TikvBackend;
+use crate::store::error::StoreError;
+use crate::store::sharded::{ShardedProof, ShardedStore, shard_namespace};
+use crate::store::{BackendKind, BatchOp, StorageConfig, Store};
+use prometheus::{IntCounter, IntGauge, Opts, Registry as Metrics};
+use rustorium_core::Fr;
+use rustorium_core::tree::shard::Prefix;
+use rustorium_proto::v1;
+use rustorium_proto::{fr_to_bytes, proof_to_proto};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tonic::{Request, Status};
+
+/// Why a cluster node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Where one shard lives, as this node sees it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ShardPlacement {
+    /// `depth-index`, e.g. `2-3`.
+    pub shard: String,
+    /// The lease holder; empty when nobody holds a live lease.
+    pub owner: String,
+    pub owner_addr: String,
+    pub owner_region: String,
+    pub epoch: u64,
+    /// Where placement wants the shard.
+    pub preferred: String,
+    /// The shard's version as this node last saw it.
+    pub version: u64,
+    pub write_rate: f64,
+    pub writes_by_region: BTreeMap<String, u64>,
+}
+
+/// A shard this node writes to.
+#[derive(Clone, Copy, Debug)]
+struct Owned {
+    epoch: u64,
+    /// After this, the lease may have expired: stop writing.
+    valid_until: Instant,
+    since: Instant,
+}
+
+#[derive(Clone, Debug, Default)]
+struct View {
+    members: Vec<Member>,
+    leases: BTreeMap<Prefix, HeldLease>,
+    preferred: BTreeMap<Prefix, String>,
+    now_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterMetrics {
+    registry: Metrics,
+    owned_shards: IntGauge,
+    forwarded_writes_total: IntCounter,
+    leases_acquired_total: IntCounter,
+    leases_released_total: IntCounter,
+    leases_lost_total: IntCounter,
+    fenced_writes_total: IntCounter,
+    keeper_failures_total: IntCounter,
+}
+
+impl ClusterMetrics {
+    fn new() -> Self {
+        let registry = Metrics::new();
+        let counter = |name: &str, help: &str| {
+            let metric = IntCounter::with_opts(Opts::new(name, help)).expect("static metric options");
+            registry.register(Box::new(metric.clone())).expect("registered once");
+            metric
+        };
+        let owned_shards = IntGauge::with_opts(Opts::new(
+            "rustorium_cluster_owned_shards",
+            "Shards this node holds the lease of",
+        ))
+        .expect("static metric options");
+        registry
+            .register(Box::new(owned_shards.clone()))
+            .expect("registered once");
+        Self {
+            owned_shards,
+            forwarded_writes_total: counter(
+                "rustorium_cluster_forwarded_writes_total",
+                "Write requests this node forwarded to a shard's owner",
+            ),
+            leases_acquired_total: counter(
+                "rustorium_cluster_leases_acquired_total",
+                "Shard leases this node took (each raised the shard's epoch)",
+            ),
+            leases_released_total: counter(
+                "rustorium_cluster_leases_released_total",
+                "Shard leases this node gave up because placement moved them",
+            ),
+            leases_lost_total: counter(
+                "rustorium_cluster_leases_lost_total",
+                "Shard leases this node found taken by another node",
+            ),
+            fenced_writes_total: counter(
+                "rustorium_cluster_fenced_writes_total",
+                "Commits refused because a newer owner's epoch was in the root log",
+            ),
+            keeper_failures_total: counter(
+                "rustorium_cluster_keeper_failures_total",
+                "Lease/placement rounds that failed (TiKV unreachable)",
+            ),
+            registry,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        prometheus::TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default()
+    }
+}
+
+pub struct ClusterNode {
+    config: ClusterConfig,
+    sharded: ShardedStore<AnyBackend>,
+    stores: BTreeMap<Prefix, Store>,
+    registry: Registry,
+    view: RwLock<View>,
+    owned: Mutex<BTreeMap<Prefix, Owned>>,
+    meters: Mutex<BTreeMap<Prefix, LoadMeter>>,
+    forwarder: Forwarder,
+    metrics: ClusterMetrics,
+    max_levels: u16,
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("node_id", &self.config.node_id)
+            .finish()
+    }
+}
+
+fn shard_name(prefix: Prefix) -> String {
+    format!("{}-{}", prefix.depth, prefix.index)
+}
+
+fn nanos_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn unavailable(prefix: Prefix, why: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("shard {}: {why}; retry", shard_name(prefix)))
+}
+
+/// Runs blocking registry work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RegistryError> + Send + 'static,
+) -> Result<T, RegistryError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|_| {
+        Err(RegistryError::Malformed {
+            key: String::new(),
+            error: "registry task panicked".into(),
+        })
+    })
+}
+
+impl ClusterNode {
+    /// Opens every shard of the tree over TiKV (or hybrid) and the cluster
+    /// records beside them. Serving starts with `start`.
+    pub fn open(
+        config: ClusterConfig,
+        storage: &StorageConfig,
+        forward_timeout: Duration,
+        max_message_bytes: usize,
+    ) -> Result<Arc<Self>, ClusterError> {
+        let bits = config.shard_bits().map_err(ClusterError::Config)?;
+        if storage.backend == BackendKind::Redb {
+            return Err(ClusterError::Config(
+                "a cluster shares one TiKV keyspace: set storage.backend to tikv or hybrid".into(),
+            ));
+        }
+        let mut records = storage.tikv.clone();
+        records.namespace = format!("{}/cluster", storage.tikv.namespace);
+        let registry = Registry::new(TikvBackend::connect(records).map_err(StoreError::from)?);
+        let base = storage.clone();
+        let node_id = config.node_id.clone();
+        let open_shard: crate::store::sharded::OpenShard<AnyBackend> = Box::new(move |prefix, generation| {
+            let mut shard = base.clone();
+            // Local files (the hybrid cache) are per node; rows are shared.
+            shard.path = base.path.join(format!("{node_id}-shard-{}", shard_name(prefix)));
+            shard.tikv.namespace = shard_namespace(&base.tikv.namespace, prefix, generation);
+            Store::open(shard)
+        });
+        let sharded = ShardedStore::open_cut(open_shard, None, None, bits)?;
+        let stores = sharded.cut().into_iter().zip(sharded.stores()).collect();
+        Ok(Arc::new(Self {
+            max_levels: sharded.max_levels(),
+            config,
+            sharded,
+            stores,
+            registry,
+            view: RwLock::default(),
+            owned: Mutex::default(),
+            meters: Mutex::default(),
+            forwarder: Forwarder::new(forward_timeout, max_message_bytes),
+            metrics: ClusterMetrics::new(),
+        }))
+    }
+
+    /// Starts the keeper; it runs until the node is dropped or `leave`s.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let node = Arc::downgrade(self);
+        let period = self.config.lease_ttl / 3;
+        tokio::spawn(async move {
+            loop {
+                let Some(this) = node.upgrade() else { return };
+                if let Err(error) = this.tick().await {
+                    this.metrics.keeper_failures_total.inc();
+                    tracing::warn!(%error, "cluster keeper round failed");
+                }
+                drop(this);
+                tokio::time::sleep(period).await;
+            }
+        })
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    pub fn metrics(&self) -> &ClusterMetrics {
+        &self.metrics
+    }
+
+    pub fn max_levels(&self) -> u16 {
+        self.max_levels
+    }
+
+    /// Every shard's store, in prefix order.
+    pub fn stores(&self) -> Vec<Store> {
+        self.stores.values().cloned().collect()
+    }
+
+    /// Any shard's store: they share key mode, limits and settings.
+    pub fn any_store(&self) -> &Store {
+        self.stores.values().next().expect("a cut has a shard")
+    }
+
+    fn me(&self, now_ms: u64) -> Member {
+        Member {
+            id: self.config.node_id.clone(),
+            addr: self.config.advertise.clone(),
+            region: self.config.region.clone(),
+            expires_ms: now_ms + self.config.lease_ttl.as_millis() as u64,
+        }
+    }
+
+    fn owned(&self) -> std::sync::MutexGuard<'_, BTreeMap<Prefix, Owned>> {
+        self.owned.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn view(&self) -> View {
+        self.view
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The epoch this node writes `prefix` under, if it owns it now.
+    fn owns(&self, prefix: Prefix) -> Option<u64> {
+        self.owned()
+            .get(&prefix)
+            .filter(|o| o.valid_until > Instant::now())
+            .map(|o| o.epoch)
+    }
+
+    fn disown(&self, prefix: Prefix) {
+        if self.owned().remove(&prefix).is_some() {
+            self.metrics.owned_shards.dec();
+        }
+    }
+
+    /// One keeper round: heartbeat, placement, leases.
+    pub async fn tick(&self) -> Result<(), RegistryError> {
+        let started = Instant::now();
+        let ttl = self.config.lease_ttl;
+        let registry = self.registry.clone();
+        let me_at = {
+            let config = self.config.clone();
+            move |now_ms: u64| Member {
+                id: config.node_id.clone(),
+                addr: config.advertise.clone(),
+                region: config.region.clone(),
+                expires_ms: now_ms + config.lease_ttl.as_millis() as u64,
+            }
+        };
+        let (now_ms, members, leases) = blocking(move || {
+            let now_ms = registry.now_ms()?;
+            registry.heartbeat(&me_at(now_ms))?;
+            let members = registry.members(now_ms)?;
+            Ok((now_ms, members, registry.leases()?))
+        })
+        .await?;
+        let prefixes: Vec<Prefix> = self.stores.keys().copied().collect();
+        let live_owner = |p: &Prefix| -> String {
+            leases
+                .get(p)
+                .filter(|h| h.lease.live(now_ms))
+                .map(|h| h.lease.owner.clone())
+                .unwrap_or_default()
+        };
+        let loads: Vec<ShardLoad> = prefixes
+            .iter()
+            .map(|p| leases.get(p).map(|h| h.lease.load.clone()).unwrap_or_default())
+            .collect();
+        let current: Vec<String> = prefixes.iter().map(live_owner).collect();
+        let nodes: Vec<NodeInfo> = members
+            .iter()
+            .map(|m| NodeInfo {
+                id: m.id.clone(),
+                region: m.region.clone(),
+            })
+            .collect();
+        let preferred: BTreeMap<Prefix, String> = prefixes
+            .iter()
+            .copied()
+            .zip(place(self.config.placement_strategy, &nodes, &loads, Some(&current)))
+            .collect();
+        let mut leases = leases;
+        let me = self.config.node_id.as_str();
+        let mut released_one = false;
+        for prefix in &prefixes {
+            let held = leases.get(prefix).cloned();
+            let live = held.as_ref().is_some_and(|h| h.lease.live(now_ms));
+            let wanted = preferred.get(prefix).map(String::as_str);
+            let wanted_alive = wanted.is_some_and(|w| members.iter().any(|m| m.id == w));
+            match held {
+                Some(held) if live && held.lease.owner == me => {
+                    let local = self.owned().get(prefix).copied();
+                    let Some(local) = local else {
+                        // A lease of ours this process never claimed (a
+                        // restart within the TTL): claim it before writing.
+                        self.take(*prefix, &held.lease.epoch, started).await;
+                        continue;
+                    };
+                    let move_away = wanted.is_some_and(|w| w != me)
+                        && wanted_alive
+                        && !released_one
+                        && local.since.elapsed() >= self.config.min_ownership;
+                    if move_away {
+                        self.disown(*prefix);
+                        let (registry, p, h) = (self.registry.clone(), *prefix, held.clone());
+                        if blocking(move || registry.release(p, &h)).await? {
+                            released_one = true;
+                            self.metrics.leases_released_total.inc();
+                            tracing::info!(shard = shard_name(*prefix), to = ?wanted, "released a shard to placement");
+                        }
+                        continue;
+                    }
+                    let load = self
+                        .meters
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .entry(*prefix)
+                        .or_default()
+                        .sample();
+                    let (registry, p, h) = (self.registry.clone(), *prefix, held.clone());
+                    match blocking(move || registry.renew(p, &h, now_ms, ttl, load)).await? {
+                        Some(_) => {
+                            if let Some(owned) = self.owned().get_mut(prefix) {
+                                owned.valid_until = started + ttl - ttl / 10;
+                            }
+                        }
+                        None => {
+                            self.disown(*prefix);
+                            self.metrics.leases_lost_total.inc();
+                            tracing::warn!(shard = shard_name(*prefix), "lost a shard lease");
+                        }
+                    }
+                }
+                held => {
+                    if self.owns(*prefix).is_some() || self.owned().contains_key(prefix) {
+                        self.disown(*prefix);
+                        self.metrics.leases_lost_total.inc();
+                        tracing::warn!(shard = shard_name(*prefix), "shard lease is no longer ours");
+                    }
+                    // Placement's choice takes a free shard; anyone takes one
+                    // left free for two TTLs (its preferred node may be stuck).
+                    let abandoned = held
+                        .as_ref()
+                        .is_none_or(|h| now_ms > h.lease.expires_ms + 2 * ttl.as_millis() as u64);
+                    if live || !(wanted == Some(me) || abandoned) {
+                        continue;
+                    }
+                    let (registry, p, me_now) = (self.registry.clone(), *prefix, self.me(now_ms));
+                    let current = held.clone();
+                    let acquired = blocking(move || registry.acquire(p, current.as_ref(), &me_now, now_ms, ttl)).await?;
+                    if let Some(lease) = acquired {
+                        self.metrics.leases_acquired_total.inc();
+                        self.take(*prefix, &lease.epoch, started).await;
+                        // The keeper's picture of the lease is stale now.
+                        leases.remove(prefix);
+                    }
+                }
+            }
+        }
+        // Read leases again so the view shows this round's changes.
+        let registry = self.registry.clone();
+        let leases = blocking(move || registry.leases()).await?;
+        *self.view.write().unwrap_or_else(std::sync::PoisonError::into_inner) = View {
+            members,
+            leases,
+            preferred,
+            now_ms,
+        };
+        Ok(())
+    }
+
+    /// Fences the shard under `epoch` and starts writing it.
+    async fn take(&self, prefix: Prefix, epoch: &u64, started: Instant) {
+        let store = &self.stores[&prefix];
+        match store.claim(*epoch).await {
+            Ok(version) => {
+                let ttl = self.config.lease_ttl;
+                let now = Instant::now();
+                let previous = self.owned().insert(
+                    prefix,
+                    Owned {
+                        epoch: *epoch,
+                        valid_until: started + ttl - ttl / 10,
+                        since: now,
+                    },
+                );
+                if previous.is_none() {
+                    self.metrics.owned_shards.inc();
+                }
+                tracing::info!(shard = shard_name(prefix), epoch, version, "took a shard");
+            }
+            Err(error) => tracing::warn!(shard = shard_name(prefix), %error, "could not claim a shard"),
+        }
+    }
+
+    /// The live owner of `prefix` other than this node, as last seen.
+    fn remote_owner(&self, prefix: Prefix) -> Option<(String, String)> {
+        let view = self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        view.leases
+            .get(&prefix)
+            .filter(|h| h.lease.live(view.now_ms) && h.lease.owner != self.config.node_id)
+            .map(|h| (h.lease.owner.clone(), h.lease.addr.clone()))
+    }
+
+    fn record_write(&self, prefix: Prefix, ops: u64, region: &str) {
+        self.meters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(prefix)
+            .or_default()
+            .record(ops, region);
+    }
+
+    fn shard_of(&self, key: &[u8]) -> Result<Prefix, Status> {
+        Ok(self.sharded.shard_of(key)?)
+    }
+
+    /// The version a cluster answer reports: the sum of its cut's shard
+    /// versions (it grows with every commit to any shard).
+    fn cluster_version(versions: &BTreeMap<Prefix, u64>) -> u64 {
+        versions.values().sum()
+    }
+
+    /// Runs `local` if this node owns `prefix`, else `forward` to the owner.
+    /// A commit fenced by a newer owner counts as not owning.
+    async fn route<T, L, LF, F, FF>(
+        &self,
+        prefix: Prefix,
+        forwarded: bool,
+        local: L,
+        forward: F,
+    ) -> Result<T, Status>
+    where
+        L: FnOnce() -> LF,
+        LF: std::future::Future<Output = Result<T, StoreError>>,
+        F: FnOnce(String) -> FF,
+        FF: std::future::Future<Output = Result<T, Status>>,
+    {
+        if self.owns(prefix).is_some() {
+            match local().await {
+                Err(StoreError::Fenced { mine, current, .. }) => {
+                    self.metrics.fenced_writes_total.inc();
+                    self.disown(prefix);
+                    tracing::warn!(shard = shard_name(prefix), mine, current, "fenced by a newer owner");
+                }
+                outcome => return outcome.map_err(Status::from),
+            }
+        }
+        if forwarded {
+            return Err(unavailable(prefix, format!("node {} does not own it", self.config.node_id)));
+        }
+        let Some((owner, addr)) = self.remote_owner(prefix) else {
+            return Err(unavailable(prefix, "no live owner right now (the lease is moving)"));
+        };
+        self.metrics.forwarded_writes_total.inc();
+        forward(addr.clone()).await.map_err(|status| {
+            if status.code() == tonic::Code::Unavailable {
+                self.forwarder.forget(&addr);
+            }
+            Status::new(
+                status.code(),
+                format!("forwarded to {owner} ({addr}): {}", status.message()),
+            )
+        })
+    }
+
+    fn put_response(&self, written: &ShardedProof, want_proof: bool) -> v1::PutResponse {
+        v1::PutResponse {
+            root: fr_to_bytes(&written.root),
+            version: Self::cluster_version(&written.versions),
+            timestamp_unix_nanos: nanos_now(),
+            proof: want_proof.then(|| proof_to_proto(&written.proof, self.max_levels)),
+        }
+    }
+
+    pub async fn put(&self, request: Request<v1::PutRequest>) -> Result<v1::PutResponse, Status> {
+        let forwarded = is_forwarded(&request);
+        let origin = Origin::of(&request, &self.config.region);
+        let message = request.into_inner();
+        let prefix = self.shard_of(&message.key)?;
+        let response = self
+            .route(
+                prefix,
+                forwarded,
+                || async {
+                    let written = self.sharded.write_with_proof(&message.key, &message.value).await?;
+                    self.record_write(prefix, 1, &origin.region);
+                    Ok(self.put_response(&written, message.want_proof))
+                },
+                |addr| {
+                    let (message, origin) = (&message, &origin);
+                    async move { self.forwarder.put(&addr, message.clone(), origin).await }
+                },
+            )
+            .await?;
+        Ok(response)
+    }
+
+    pub async fn delete(&self, request: Request<v1::DeleteRequest>) -> Result<v1::DeleteResponse, Status> {
+        let forwarded = is_forwarded(&request);
+        let origin = Origin::of(&request, &self.config.region);
+        let message = request.into_inner();
+        let prefix = self.shard_of(&message.key)?;
+        self.route(
+            prefix,
+            forwarded,
+            || async {
+                let (deleted, existed) = self.sharded.delete(&message.key).await?;
+                self.record_write(prefix, 1, &origin.region);
+                Ok(v1::DeleteResponse {
+                    root: fr_to_bytes(&deleted.root),
+                    version: Self::cluster_version(&deleted.versions),
+                    proof: Some(proof_to_proto(&deleted.proof, self.max_levels)),
+                    timestamp_unix_nanos: nanos_now(),
+                    existed,
+                })
+            },
+            |addr| {
+                let (message, origin) = (&message, &origin);
+                async move { self.forwarder.delete(&addr, message.clone(), origin).await }
+            },
+        )
+        .await
+    }
+
+    /// Each shard's part of the batch goes to that shard's owner: atomic
+    /// within a shard, not across shards (as `ShardedStore::write_batch`).
+    pub async fn put_batch(&self, request: Request<v1::PutBatchRequest>) -> Result<v1::PutBatchResponse, Status> {
+        let forwarded = is_forwarded(&request);
+        let origin = Origin::of(&request, &self.config.region);
+        let message = request.into_inner();
+        if message.want_proofs {
+            return Err(Status::failed_precondition(
+                "PutBatch proofs are not served in cluster mode (a batch may span shards); read the keys with Get",
+            ));
+        }
+        let mut parts: BTreeMap<Prefix, (Vec<v1::Op>, Vec<BatchOp>)> = BTreeMap::new();
+        for (i, op) in message.ops.into_iter().enumerate() {
+            let batch_op = match &op.kind {
+                Some(v1::op::Kind::Value(value)) => BatchOp::Put {
+                    key: op.key.clone(),
+                    value: value.clone(),
+                },
+                Some(v1::op::Kind::Delete(_)) => BatchOp::Delete { key: op.key.clone() },
+                None => {
+                    return Err(Status::invalid_argument(format!(
+                        "ops[{i}] has neither a value nor delete"
+                    )));
+                }
+            };
+            let part = parts.entry(self.shard_of(&op.key)?).or_default();
+            part.0.push(op);
+            part.1.push(batch_op);
+        }
+        if parts.is_empty() {
+            return Err(StoreError::EmptyBatch.into());
+        }
+        let writes = parts.into_iter().map(|(prefix, (ops, batch))| {
+            let origin = origin.clone();
+            async move {
+                let count = batch.len() as u64;
+                self.route(
+                    prefix,
+                    forwarded,
+                    || async {
+                        self.sharded.write_batch(&batch).await?;
+                        self.record_write(prefix, count, &origin.region);
+                        Ok(())
+                    },
+                    |addr| {
+                        let origin = &origin;
+                        async move {
+                            let part = v1::PutBatchRequest { ops, want_proofs: false };
+                            self.forwarder.put_batch(&addr, part, origin).await.map(drop)
+                        }
+                    },
+                )
+                .await
+            }
+        });
+        futures::future::try_join_all(writes).await?;
+        let (root, version) = self.root().await?;
+        Ok(v1::PutBatchResponse {
+            root: fr_to_bytes(&root),
+            version,
+            timestamp_unix_nanos: nanos_now(),
+            proofs: Vec::new(),
+        })
+    }
+
+    /// Makes the shards this node does not write see their owners' latest
+    /// commits (a TiKV read each, all at once).
+    async fn refresh(&self, only: Option<Prefix>) -> Result<(), StoreError> {
+        let refreshes = self
+            .stores
+            .iter()
+            .filter(|(p, _)| only.is_none_or(|o| o == **p) && self.owns(**p).is_none())
+            .map(|(_, store)| store.refresh_head());
+        futures::future::try_join_all(refreshes).await.map(drop)
+    }
+
+    /// The key's value with a proof against the global root; the key's
+    /// shard is first brought up to its owner's latest commit.
+    pub async fn read(&self, key: &[u8]) -> Result<ShardedProof, StoreError> {
+        let prefix = self.sharded.shard_of(key)?;
+        self.refresh(Some(prefix)).await?;
+        self.sharded.read(key).await
+    }
+
+    /// The global root over every shard's latest commit, and the cluster
+    /// version (the sum of the shard versions).
+    pub async fn root(&self) -> Result<(Fr, u64), StoreError> {
+        self.refresh(None).await?;
+        let (root, versions) = self.sharded.root().await?;
+        Ok((root, Self::cluster_version(&versions)))
+    }
+
+    /// Rows of every shard in `[start, end)` in key order, up to `limit`.
+    pub async fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.refresh(None).await?;
+        let scans = self.stores.values().map(|s| s.scan(start, end, limit));
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = futures::future::try_join_all(scans).await?.into_iter().flatten().collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
+    /// Live keys over all shards, as of each shard's head here.
+    pub fn keys(&self) -> u64 {
+        self.stores.values().map(Store::keys).sum()
+    }
+
+    /// Where every shard lives, as of the keeper's last round.
+    pub fn placement(&self) -> Vec<ShardPlacement> {
+        let view = self.view();
+        self.stores
+            .iter()
+            .map(|(prefix, store)| {
+                let lease = view.leases.get(prefix).map(|h| &h.lease).filter(|l| l.live(view.now_ms));
+                let owner = lease.map(|l| l.owner.clone()).unwrap_or_default();
+                ShardPlacement {
+                    shard: shard_name(*prefix),
+                    owner_region: view
+                        .members
+                        .iter()
+                        .find(|m| m.id == owner)
+                        .map(|m| m.region.clone())
+                        .unwrap_or_default(),
+                    owner_addr: lease.map(|l| l.addr.clone()).unwrap_or_default(),
+                    owner,
+                    epoch: view.leases.get(prefix).map_or(0, |h| h.lease.epoch),
+                    preferred: view.preferred.get(prefix).cloned().unwrap_or_default(),
+                    version: store.root().1,
+                    write_rate: lease.map_or(0.0, |l| l.load.write_rate),
+                    writes_by_region: lease.map(|l| l.load.writes_by_region.clone()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// Live members, as of the keeper's last round.
+    pub fn members(&self) -> Vec<Member> {
+        self.view().members
+    }
+
+    /// Gives up every lease this node holds (a graceful stop), so other
+    /// nodes take the shards at once instead of after the TTL.
+    pub async fn leave(&self) {
+        let prefixes: Vec<Prefix> = self.owned().keys().copied().collect();
+        let registry = self.registry.clone();
+        for prefix in prefixes {
+            self.disown(prefix);
+            let (registry, me) = (registry.clone(), self.config.node_id.clone());
+            let released = blocking(move || {
+                let leases = registry.leases()?;
+                match leases.get(&prefix) {
+                    Some(held) if held.lease.owner == me => registry.release(prefix, held),
+                    _ => Ok(false),
+                }
+            })
+            .await;
+            if let Err(error) = released {
+                tracing::warn!(shard = shard_name(prefix), %error, "could not release a lease on the way out");
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The cluster's shared state in TiKV: who is alive (member records with
+//! an expiry) and who owns each shard (lease records). Every change is a
+//! compare-and-swap transaction, and every expiry is judged on PD's clock,
+//! so nodes agree without a consensus of their own.
+//!
+//! A lease carries an epoch that grows by one each time the shard changes
+//! hands; the new owner writes it into the shard's root log
+//! (`Store::claim`), which fences the old owner off (see `store::committer`).
+
+use crate::cluster::placement::ShardLoad;
+use crate::store::backend::BackendError;
+use crate::store::backend::tikv::TikvBackend;
+use rustorium_core::tree::shard::Prefix;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const MEMBER_PREFIX: &[u8] = b"cluster/member/";
+const LEASE_PREFIX: &[u8] = b"cluster/lease/";
+
+/// A node as the others see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    /// Where the others reach its gRPC service (forwarded writes).
+    pub addr: String,
+    pub region: String,
+    /// PD clock milliseconds after which the node counts as gone.
+    pub expires_ms: u64,
+}
+
+/// One shard's owner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The owner's node id; empty once released.
+    pub owner: String,
+    pub addr: String,
+    /// Grows by one whenever the shard changes hands.
+    pub epoch: u64,
+    /// PD clock milliseconds after which another node may take the shard.
+    pub expires_ms: u64,
+    /// The owner's measure of the shard's writes (for placement).
+    #[serde(default)]
+    pub load: ShardLoad,
+}
+
+impl Lease {
+    pub fn live(&self, now_ms: u64) -> bool {
+        !self.owner.is_empty() && self.expires_ms > now_ms
+    }
+}
+
+/// Why a registry call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("cluster record {key} is malformed: {error}")]
+    Malformed { key: String, error: String },
+}
+
+fn lease_key(prefix: Prefix) -> Vec<u8> {
+    let mut key = LEASE_PREFIX.to_vec();
+    key.extend_from_slice(format!("{}-{}", prefix.depth, prefix.index).as_bytes());
+    key
+}
+
+fn member_key(id: &str) -> Vec<u8> {
+    let mut key = MEMBER_PREFIX.to_vec();
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, RegistryError> {
+    serde_json::from_slice(bytes).map_err(|e| RegistryError::Malformed {
+        key: String::from_utf8_lossy(key).into_owned(),
+        error: e.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("cluster records serialize")
+}
+
+/// The cluster records under one TiKV namespace. Calls block (run them off
+/// the async runtime).
+#[derive(Clone, Debug)]
+pub struct Registry {
+    backend: TikvBackend,
+}
+
+/// A lease as read, with its stored bytes (what a swap compares against).
+#[derive(Clone, Debug)]
+pub struct HeldLease {
+    pub lease: Lease,
+    stored: Vec<u8>,
+}
+
+impl Registry {
+    pub fn new(backend: TikvBackend) -> Self {
+        Self { backend }
+    }
+
+    /// PD's clock in milliseconds.
+    pub fn now_ms(&self) -> Result<u64, RegistryError> {
+        Ok(self.backend.clock_millis()?)
+    }
+
+    /// Publishes `member` (its expiry included), replacing its last record.
+    pub fn heartbeat(&self, member: &Member) -> Result<(), RegistryError> {
+        let key = member_key(&member.id);
+        for _ in 0..8 {
+            let current = self.backend.records(&key)?.into_iter().find(|(k, _)| *k == key);
+            if self
+                .backend
+                .swap_record(&key, current.as_ref().map(|(_, v)| v.as_slice()), Some(&encode(member)))?
+            {
+                return Ok(());
+            }
+        }
+        Err(RegistryError::Backend(BackendError::retryable(
+            "publish a member record",
+            "it kept changing underneath",
+        )))
+    }
+
+    /// Members whose records have not expired at `now_ms`, by id.
+    pub fn members(&self, now_ms: u64) -> Result<Vec<Member>, RegistryError> {
+        let mut members = Vec::new();
+        for (key, bytes) in self.backend.records(MEMBER_PREFIX)? {
+            let member: Member = decode(&key, &bytes)?;
+            if member.expires_ms > now_ms {
+                members.push(member);
+            }
+        }
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(members)
+    }
+
+    /// Every shard's lease record (live or not).
+    pub fn leases(&self) -> Result<BTreeMap<Prefix, HeldLease>, RegistryError> {
+        let mut leases = BTreeMap::new();
+        for (key, bytes) in self.backend.records(LEASE_PREFIX)? {
+            let name = String::from_utf8_lossy(&key[LEASE_PREFIX.len()..]).into_owned();
+            let malformed = || RegistryError::Malformed {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                error: "not a shard prefix".into(),
+            };
+            let (depth, index) = name.split_once('-').ok_or_else(malformed)?;
+            let prefix = Prefix {
+                depth: depth.parse().map_err(|_| malformed())?,
+                index: index.parse().map_err(|_| malformed())?,
+            };
+            let lease = decode(&key, &bytes)?;
+            leases.insert(prefix, HeldLease { lease, stored: bytes });
+        }
+        Ok(leases)
+    }
+
+    /// Takes `prefix` for `me` if its lease (`current`, as read) is absent,
+    /// expired or released at `now_ms`: the epoch grows by one. `None` when
+    /// another node changed the lease first.
+    pub fn acquire(
+        &self,
+        prefix: Prefix,
+        current: Option<&HeldLease>,
+        me: &Member,
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, RegistryError> {
+        let lease = Lease {
+            owner: me.id.clone(),
+            addr: me.addr.clone(),
+            epoch: current.map_or(0, |c| c.lease.epoch) + 1,
+            expires_ms: now_ms + ttl.as_millis() as u64,
+            load: current.map(|c| c.lease.load.clone()).unwrap_or_default(),
+        };
+        let swapped = self.backend.swap_record(
+            &lease_key(prefix),
+            current.map(|c| c.stored.as_slice()),
+            Some(&encode(&lease)),
+        )?;
+        Ok(swapped.then_some(lease))
+    }
+
+    /// Extends a lease `me` holds (same epoch) and records the shard's load.
+    pub fn renew(
+        &self,
+        prefix: Prefix,
+        current: &HeldLease,
+        now_ms: u64,
+        ttl: Duration,
+        load: ShardLoad,
+    ) -> Result<Option<Lease>, RegistryError> {
+        let lease = Lease {
+            expires_ms: now_ms + ttl.as_millis() as u64,
+            load,
+            ..current.lease.clone()
+        };
+        let swapped = self
+            .backend
+            .swap_record(&lease_key(prefix), Some(&current.stored), Some(&encode(&lease)))?;
+        Ok(swapped.then_some(lease))
+    }
+
+    /// Gives a held lease up at once (keeping its epoch), so the node
+    /// placement prefers can take the shard without waiting for expiry.
+    pub fn release(&self, prefix: Prefix, current: &HeldLease) -> Result<bool, RegistryError> {
+        let lease = Lease {
+            owner: String::new(),
+            addr: String::new(),
+            expires_ms: 0,
+            ..current.lease.clone()
+        };
+        Ok(self
+            .backend
+            .swap_record(&lease_key(prefix), Some(&current.stored), Some(&encode(&lease)))?)
+    }
+}
