@@ -352,6 +352,40 @@ async fn stale_writer_is_fenced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_owner_epoch_fences_the_old_owner() {
+    let cluster = cluster(1).await;
+    let factory = Tikv::on(&cluster);
+    let config = store_config("epochs");
+    let old = conformance::open_store(&factory, &config);
+    let new = conformance::open_store(&factory, &config);
+    let claimed = old.claim(1).await.unwrap();
+    assert_eq!(claimed, 1, "a claim is a version of its own");
+    old.write_with_proof(b"a", b"old-1").await.unwrap();
+    // Another node takes the shard with a higher epoch: its claim lands
+    // above everything the old owner acknowledged.
+    let fence = new.claim(2).await.unwrap();
+    assert_eq!(fence, 3);
+    assert_eq!(new.head_epoch(), 2);
+    // The old owner does not know yet: its next commit finds the version
+    // taken, adopts the head, sees epoch 2 and refuses.
+    let refused = old.write_with_proof(b"b", b"old-2").await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Fenced { mine: 1, current: 2, version: 3 }),
+        "{refused:?}"
+    );
+    // And keeps refusing without touching TiKV's data.
+    assert!(matches!(old.write(b"c", b"old-3").await, Err(StoreError::Fenced { .. })));
+    new.write_with_proof(b"a", b"new-1").await.unwrap();
+    // Claiming again under its old epoch gives no way back in (epochs come
+    // from lease swaps, so no two owners ever hold the same one).
+    assert!(matches!(old.claim(1).await, Err(StoreError::Fenced { .. })));
+    let model = BTreeMap::from([(b"a".to_vec(), b"new-1".to_vec())]);
+    old.shutdown();
+    new.shutdown();
+    assert_consistent(&factory, &config, &model).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_set_is_pinned() {
     let cluster = cluster(1).await;
     let factory = Tikv::on(&cluster);

@@ -98,6 +98,14 @@ impl Node {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// SIGKILL, and waits for the process to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Waits for the process to exit, at most `limit`.
     pub fn wait(&mut self, limit: Duration) -> ExitStatus {
         let mut child = self.child.take().expect("running");

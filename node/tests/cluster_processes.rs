@@ -1,0 +1,219 @@
+//! Several `rustorium-node` processes sharing one TiKV keyspace (the
+//! in-process PD + TiKV test server): shards get owners by lease, any node
+//! takes any write and forwards it to the owner, and when an owner is
+//! killed mid-stream its shards move to the survivors (epochs raised,
+//! the old owner fenced) with no acknowledged write lost. At the end the
+//! global root equals the root of a tree built from every acknowledged
+//! write, computed here by core.
+
+mod common;
+
+use common::{Node, scan_all, verify_bytes};
+use rustorium_core::bytes::bytes_to_field;
+use rustorium_core::tree::{MemoryTree, Op};
+use rustorium_proto::v1;
+use rustorium_tikv_test_server::{ClusterOptions, TestCluster};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const SHARDS: usize = 4;
+
+fn start_node(dir: &std::path::Path, pd: &str, id: &str, region: &str) -> Node {
+    Node::start(
+        dir,
+        &[
+            "--backend",
+            "tikv",
+            "--pd-endpoints",
+            pd,
+            "--cluster-node-id",
+            id,
+            "--cluster-region",
+            region,
+            "--shard-count",
+            &SHARDS.to_string(),
+            "--lease-ttl-ms",
+            "1500",
+        ],
+    )
+}
+
+async fn cluster_status(node: &Node) -> Option<v1::ClusterStatus> {
+    let mut client = node.client().await;
+    client.stats(v1::StatsRequest {}).await.ok()?.into_inner().cluster
+}
+
+/// Waits until `node` sees every shard owned by one of `owners`.
+async fn settled(node: &Node, owners: &[&str]) -> v1::ClusterStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = cluster_status(node).await
+            && status.shards.len() == SHARDS
+            && status.shards.iter().all(|s| owners.contains(&s.owner.as_str()))
+        {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "shards did not settle on {owners:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Puts `key = value` through the nodes in `via` (starting at `first`),
+/// retrying on another node until one acknowledges; checks the proof.
+async fn put_until_acknowledged(via: &[&Node], first: usize, key: &[u8], value: &[u8]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut attempt = first;
+    loop {
+        let node = via[attempt % via.len()];
+        attempt += 1;
+        let mut client = node.client().await;
+        let put = client
+            .put(v1::PutRequest {
+                key: key.to_vec(),
+                value: value.to_vec(),
+                want_proof: true,
+            })
+            .await;
+        match put {
+            Ok(response) => {
+                let response = response.into_inner();
+                verify_bytes(response.proof.as_ref(), &response.root, key, Some(value), 160)
+                    .expect("the acknowledged write's proof verifies against the global root");
+                return attempt;
+            }
+            Err(status) => {
+                assert!(
+                    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Aborted),
+                    "a failed put says retry: {status:?}"
+                );
+                assert!(Instant::now() < deadline, "no node took {key:?}: {status:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// One counter from the node's `/metrics`.
+async fn metric(node: &Node, name: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    socket.read_to_string(&mut text).await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write() {
+    let tikv = TestCluster::start(ClusterOptions {
+        stores: 2,
+        ..ClusterOptions::default()
+    })
+    .await
+    .expect("test cluster starts");
+    let pd = tikv.pd_endpoint();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
+        .iter()
+        .zip(&dirs)
+        .map(|(id, dir)| start_node(dir.path(), &pd, id, "local"))
+        .collect();
+    let before = settled(&nodes[0], &["n1", "n2", "n3"]).await;
+    for node in &nodes[1..] {
+        settled(node, &["n1", "n2", "n3"]).await;
+    }
+    // Rendezvous placement spreads 4 shards over 3 nodes; pick an owner.
+    let victim_id = before.shards[0].owner.clone();
+    let victim = nodes.iter().position(|n| {
+        before.members.iter().any(|m| m.id == victim_id && m.addr == n.url)
+    });
+    let victim = victim.expect("the owner is one of ours");
+    let victims_shards: Vec<String> = before
+        .shards
+        .iter()
+        .filter(|s| s.owner == victim_id)
+        .map(|s| s.shard.clone())
+        .collect();
+
+    let mut acknowledged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut next = 0;
+    // Writes through every node: most are forwarded to another owner.
+    for i in 0..60u32 {
+        let (key, value) = (format!("key-{i}").into_bytes(), format!("v1-{i}").into_bytes());
+        let via: Vec<&Node> = nodes.iter().collect();
+        next = put_until_acknowledged(&via, next, &key, &value).await;
+        acknowledged.insert(key, value);
+    }
+    // The owner dies mid-stream (SIGKILL: no lease released).
+    nodes[victim].kill();
+    let survivors: Vec<&Node> = nodes.iter().enumerate().filter(|(i, _)| *i != victim).map(|(_, n)| n).collect();
+    for i in 40..140u32 {
+        let (key, value) = (format!("key-{i}").into_bytes(), format!("v2-{i}").into_bytes());
+        next = put_until_acknowledged(&survivors, next, &key, &value).await;
+        acknowledged.insert(key, value);
+    }
+    let survivor_ids: Vec<&str> = ["n1", "n2", "n3"]
+        .into_iter()
+        .filter(|id| *id != victim_id)
+        .collect();
+    let after = settled(survivors[0], &survivor_ids).await;
+    for shard in &victims_shards {
+        let was = before.shards.iter().find(|s| &s.shard == shard).unwrap();
+        let now = after.shards.iter().find(|s| &s.shard == shard).unwrap();
+        assert!(now.epoch > was.epoch, "{shard} changed hands, so its epoch grew: {was:?} -> {now:?}");
+        assert_ne!(now.owner, victim_id);
+    }
+    assert_eq!(after.members.len(), 2, "the dead node's membership expired: {:?}", after.members);
+
+    // Writes sent to non-owners were forwarded, and nothing was fenced
+    // (the victim died rather than kept writing).
+    let forwarded: u64 = {
+        let mut total = 0;
+        for node in &survivors {
+            total += metric(node, "rustorium_cluster_forwarded_writes_total").await;
+        }
+        total
+    };
+    assert!(forwarded > 0, "some writes were forwarded to their owner");
+
+    // Every acknowledged write is there, from every survivor, with a proof.
+    for node in &survivors {
+        let mut client = node.client().await;
+        assert_eq!(scan_all(&mut client).await.into_iter().collect::<BTreeMap<_, _>>(), acknowledged);
+        for (key, value) in acknowledged.iter().step_by(7) {
+            let read = client.get(v1::GetRequest { key: key.clone(), at_version: None }).await.unwrap().into_inner();
+            assert!(read.found);
+            assert_eq!(&read.value, value);
+            verify_bytes(read.proof.as_ref(), &read.root, key, Some(value), 160).unwrap();
+        }
+    }
+    // The global root is exactly the unsharded tree of those writes.
+    let mut tree = MemoryTree::new(160).unwrap();
+    let ops: Vec<Op> = acknowledged
+        .iter()
+        .map(|(k, v)| Op {
+            key: bytes_to_field(k),
+            value: Some(bytes_to_field(v)),
+        })
+        .collect();
+    tree.apply(&ops).unwrap();
+    for node in &survivors {
+        let root = node.client().await.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+        assert_eq!(rustorium_proto::fr_from_bytes(&root.root).unwrap(), tree.root());
+    }
+
+    // A node that comes back under the same id joins again and takes
+    // shards only as placement gives them; writes keep working.
+    let dir = tempfile::tempdir().unwrap();
+    nodes[victim] = start_node(dir.path(), &pd, &victim_id, "local");
+    let all: Vec<&Node> = nodes.iter().collect();
+    put_until_acknowledged(&all, victim, b"after-rejoin", b"yes").await;
+    for node in nodes.drain(..) {
+        node.stop();
+    }
+}
