@@ -1,0 +1,173 @@
+//! A replica node following a primary node over the network (the
+//! primary's `Replicate` stream through a TCP proxy the test can cut):
+//! it mirrors the primary version by version with matching roots, serves
+//! reads with proofs locally and refuses writes, keeps serving while cut
+//! off and says the primary is unreachable, catches up from the feed when
+//! the link returns (reporting the lag it had), and resyncs when it missed
+//! more than the primary's feed holds.
+
+mod common;
+
+use common::{Node, verify_bytes};
+use rustorium_proto::v1;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Forwards TCP to `target` until cut.
+struct Proxy {
+    url: String,
+    cut: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let cut = Arc::new(AtomicBool::new(false));
+        let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (cut_flag, link_list) = (cut.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if cut_flag.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                link_list.lock().unwrap().push(link);
+            }
+        });
+        Self { url, cut, links }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+async fn replica_status(node: &Node) -> v1::ReplicaStatus {
+    let mut client = node.client().await;
+    let stats = client.stats(v1::StatsRequest {}).await.unwrap().into_inner();
+    stats.replica.expect("a replica reports its progress")
+}
+
+async fn wait_for(node: &Node, what: &str, done: impl Fn(&v1::ReplicaStatus) -> bool) -> v1::ReplicaStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = replica_status(node).await;
+        if done(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "replica never got to: {what}; last status {status:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn root_of(node: &Node) -> (Vec<u8>, u64) {
+    let root = node.client().await.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    (root.root, root.version)
+}
+
+async fn put(node: &Node, key: &str, value: &str) {
+    let mut client = node.client().await;
+    client
+        .put(v1::PutRequest {
+            key: key.into(),
+            value: value.into(),
+            want_proof: false,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
+    let (primary_dir, replica_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = Node::start(primary_dir.path(), &["--replication-feed-ops", "300"]);
+    let proxy = Proxy::start(primary.addr).await;
+    let replica = Node::start(replica_dir.path(), &["--follow", &proxy.url]);
+
+    for i in 0..30 {
+        put(&primary, &format!("key-{i}"), &format!("a-{i}")).await;
+    }
+    let (root, version) = root_of(&primary).await;
+    let status = wait_for(&replica, "mirror the first writes", |s| s.mirrors == version).await;
+    assert_eq!((status.applied, status.resyncs), (30, 0), "version by version: {status:?}");
+    assert_eq!(root_of(&replica).await.0, root, "same root as the primary");
+    // Reads with proofs are served by the replica itself.
+    let mut client = replica.client().await;
+    let read = client.get(v1::GetRequest { key: b"key-7".to_vec(), at_version: None }).await.unwrap().into_inner();
+    assert_eq!(read.value, b"a-7");
+    verify_bytes(read.proof.as_ref(), &read.root, b"key-7", Some(b"a-7"), 160).unwrap();
+    // Writes are not.
+    let refused = client
+        .put(v1::PutRequest { key: b"x".to_vec(), value: b"y".to_vec(), want_proof: false })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains(&proxy.url), "{refused:?}");
+
+    // Cut off: the replica keeps serving what it has and says it cannot
+    // reach the primary.
+    proxy.cut();
+    for i in 0..40 {
+        put(&primary, &format!("key-{i}"), &format!("b-{i}")).await;
+    }
+    let (root, version) = root_of(&primary).await;
+    wait_for(&replica, "notice the cut", |s| !s.primary_reachable).await;
+    let stale = client.get(v1::GetRequest { key: b"key-7".to_vec(), at_version: None }).await.unwrap().into_inner();
+    assert_eq!(stale.value, b"a-7", "a cut-off replica serves its last mirrored version");
+    assert!(stale.version < version);
+    verify_bytes(stale.proof.as_ref(), &stale.root, b"key-7", Some(b"a-7"), 160).unwrap();
+
+    // Back: it catches up from the feed, batch by batch, and reports the
+    // lag it had.
+    proxy.restore();
+    let status = wait_for(&replica, "catch up", |s| s.mirrors == version && s.primary_reachable).await;
+    assert_eq!(status.resyncs, 0, "{status:?}");
+    assert_eq!(status.applied, 70);
+    assert!(status.max_lag_versions >= 40, "the lag was reported: {status:?}");
+    assert_eq!(root_of(&replica).await.0, root);
+
+    // Cut again, and the primary commits more ops than its feed keeps:
+    // the replica resyncs to the primary's keys and root.
+    proxy.cut();
+    wait_for(&replica, "notice the second cut", |s| !s.primary_reachable).await;
+    let mut primary_client = primary.client().await;
+    for round in 0..4 {
+        let ops = (0..100)
+            .map(|i| v1::Op {
+                key: format!("bulk-{round}-{i}").into_bytes(),
+                kind: Some(v1::op::Kind::Value(b"c".to_vec())),
+            })
+            .chain(std::iter::once(v1::Op {
+                key: format!("key-{round}").into_bytes(),
+                kind: Some(v1::op::Kind::Delete(v1::op::Delete {})),
+            }))
+            .collect();
+        primary_client.put_batch(v1::PutBatchRequest { ops, want_proofs: false }).await.unwrap();
+    }
+    let (root, version) = root_of(&primary).await;
+    proxy.restore();
+    let status = wait_for(&replica, "resync", |s| s.mirrors == version).await;
+    assert_eq!(status.resyncs, 1, "{status:?}");
+    assert_eq!(root_of(&replica).await.0, root);
+    let gone = client.get(v1::GetRequest { key: b"key-2".to_vec(), at_version: None }).await.unwrap().into_inner();
+    assert!(!gone.found, "the resync removed what the primary deleted");
+    verify_bytes(gone.proof.as_ref(), &gone.root, b"key-2", None, 160).unwrap();
+
+    replica.stop();
+    primary.stop();
+}
