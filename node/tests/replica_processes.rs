@@ -4,7 +4,8 @@
 //! reads with proofs locally and refuses writes, keeps serving while cut
 //! off and says the primary is unreachable, catches up from the feed when
 //! the link returns (reporting the lag it had), and resyncs when it missed
-//! more than the primary's feed holds.
+//! more than the primary's feed holds (by Merkle diff: `GetPages` on the
+//! differing paths, `GetEntries` for the differing leaves).
 
 mod common;
 
@@ -162,7 +163,9 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
     let (root, version) = root_of(&primary).await;
     proxy.restore();
     let status = wait_for(&replica, "resync", |s| s.mirrors == version).await;
-    assert_eq!(status.resyncs, 1, "{status:?}");
+    assert_eq!((status.resyncs, status.full_resyncs), (1, 0), "by Merkle diff: {status:?}");
+    assert_eq!(status.last_resync_entries, 404, "400 new keys, 4 deleted");
+    assert!(status.last_resync_pages_fetched > 0);
     assert_eq!(root_of(&replica).await.0, root);
     let gone = client.get(v1::GetRequest { key: b"key-2".to_vec(), at_version: None }).await.unwrap().into_inner();
     assert!(!gone.found, "the resync removed what the primary deleted");

@@ -158,3 +158,59 @@ async fn replication_factor_waits_for_verified_copies() {
     let version = primary.root().1;
     assert!(set.replicas()[1].caught_up(version).await.mirrors >= version);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_past_the_feed_resyncs_by_merkle_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Store::open(config(&dir.path().join("primary"), 100)).unwrap();
+    for chunk in 0..20 {
+        let ops: Vec<BatchOp> = (0..1000)
+            .map(|i| BatchOp::Put {
+                key: format!("k{}", chunk * 1000 + i).into_bytes(),
+                value: b"v0".to_vec(),
+            })
+            .collect();
+        primary.write_batch(&ops, false).await.unwrap();
+    }
+    // A new replica of a store whose feed no longer starts at 0: the diff
+    // against its empty tree fetches every page of the primary's.
+    let replica = Replica::follow(primary.clone(), Store::open(config(&dir.path().join("replica"), 0)).unwrap());
+    let status = replica.caught_up(primary.root().1).await;
+    assert_eq!((status.resyncs, status.full_resyncs), (1, 0), "{status:?}");
+    assert_eq!(status.last_resync_entries, 20_000);
+    let every_page = status.last_resync_pages_fetched;
+    assert!(every_page > 1000, "{status:?}");
+    assert_eq!(replica.store().root().0, primary.root().0);
+
+    // Cut off while a few keys change many times (more ops than the feed
+    // keeps): the diff finds just those leaves and fetches only their paths.
+    replica.pause();
+    for round in 0..12 {
+        for i in 0..10 {
+            primary
+                .write(format!("k{}", i * 1777).as_bytes(), format!("v{round}").as_bytes())
+                .await
+                .unwrap();
+        }
+    }
+    for i in 0..5 {
+        primary.delete(format!("k{}", i * 3001 + 5).as_bytes()).await.unwrap();
+        primary.write(format!("new-{i}").as_bytes(), b"n").await.unwrap();
+    }
+    replica.resume();
+    let status = replica.caught_up(primary.root().1).await;
+    assert_eq!((status.resyncs, status.full_resyncs), (2, 0), "{status:?}");
+    assert_eq!(status.last_resync_entries, 20, "10 changed, 5 deleted, 5 new");
+    println!(
+        "Merkle diff resync of 20 changed entries in 20k keys: {} of {every_page} pages fetched",
+        status.last_resync_pages_fetched
+    );
+    assert!(
+        status.last_resync_pages_fetched * 10 < every_page,
+        "only differing paths: {} of {every_page} pages",
+        status.last_resync_pages_fetched
+    );
+    assert_eq!(replica.store().root().0, primary.root().0);
+    assert!(replica.store().read(b"k5").await.unwrap().is_none());
+    assert_eq!(replica.store().read(b"k1777").await.unwrap().unwrap().value, b"v11");
+}

@@ -41,6 +41,8 @@ fn descriptor_set_has_the_store_service() {
             ("WatchRoots", false, true),
             ("Stats", false, false),
             ("Replicate", false, true),
+            ("GetPages", false, false),
+            ("GetEntries", false, false),
         ]
     );
     let get = store.method.iter().find(|m| m.name() == "Get").unwrap();

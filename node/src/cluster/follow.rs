@@ -7,8 +7,10 @@ use crate::store::error::{Result, StoreError};
 use crate::store::feed::{CommittedBatch, FeedGap};
 use crate::store::keys::RootRecord;
 use crate::store::replica::ReplicationSource;
+use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
 use rustorium_core::Fr;
-use rustorium_core::tree::Node;
+use rustorium_core::tree::{KeyPath, Node, Page, PageId};
+use std::collections::BTreeSet;
 use rustorium_proto::v1;
 use rustorium_proto::v1::store_client::StoreClient;
 use std::sync::Arc;
@@ -219,5 +221,67 @@ impl ReplicationSource for RemotePrimary {
                 return Ok((entries, after, root));
             }
         }
+    }
+
+    async fn root_node(&self) -> Result<(u64, Node)> {
+        let (root, version) = self.root().await?;
+        if root == Fr::from(0u64) {
+            return Ok((version, Node::Empty));
+        }
+        // A middle root has the page of its children; a lone leaf has none
+        // (and its key and value cannot be read off its hash).
+        let top = PageId::containing(1, &KeyPath::default());
+        match self.pages(version, vec![top]).await?.pop().flatten() {
+            Some(_) => Ok((version, Node::Middle(root))),
+            None => Err(StoreError::Tree(
+                "the primary's tree is a single leaf: nothing to diff against".into(),
+            )),
+        }
+    }
+
+    async fn pages(&self, version: u64, ids: Vec<PageId>) -> Result<Vec<Option<Arc<Page>>>> {
+        let mut pages = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_PAGES_PER_CALL) {
+            let mut client = self.client.clone();
+            let answer = client
+                .get_pages(self.request(v1::GetPagesRequest {
+                    version,
+                    ids: chunk.iter().map(PageId::to_key).collect(),
+                }))
+                .await
+                .map_err(|s| unreachable_primary(&self.url, &s))?
+                .into_inner();
+            if answer.pages.len() != chunk.len() {
+                return Err(StoreError::Corrupt("the primary answered the wrong number of pages".into()));
+            }
+            for bytes in answer.pages {
+                pages.push(if bytes.is_empty() {
+                    None
+                } else {
+                    let page = Page::decode(&bytes)
+                        .map_err(|e| StoreError::Corrupt(format!("the primary sent a bad page: {e}")))?;
+                    Some(Arc::new(page))
+                });
+            }
+        }
+        Ok(pages)
+    }
+
+    async fn entries(&self, version: u64, leaf_keys: BTreeSet<[u8; 32]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let keys: Vec<[u8; 32]> = leaf_keys.into_iter().collect();
+        let mut entries = Vec::new();
+        for chunk in keys.chunks(MAX_ENTRIES_PER_CALL) {
+            let mut client = self.client.clone();
+            let answer = client
+                .get_entries(self.request(v1::GetEntriesRequest {
+                    version,
+                    leaf_keys: chunk.iter().map(|k| k.to_vec()).collect(),
+                }))
+                .await
+                .map_err(|s| unreachable_primary(&self.url, &s))?
+                .into_inner();
+            entries.extend(answer.entries.into_iter().map(|e| (e.key, e.value)));
+        }
+        Ok(entries)
     }
 }

@@ -134,6 +134,9 @@ impl Engine {
             applied: status.applied,
             resyncs: status.resyncs,
             primary_reachable: status.reachable,
+            last_resync_pages_fetched: status.last_resync_pages_fetched,
+            last_resync_entries: status.last_resync_entries,
+            full_resyncs: status.full_resyncs,
         })
     }
 }

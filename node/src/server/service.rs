@@ -3,6 +3,8 @@
 
 use super::auth::{Access, Auth};
 use super::engine::Engine;
+use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
+use rustorium_core::tree::PageId;
 use crate::store::{BatchOp, KeyMode, RootRecord, Store, SyncMode};
 use rustorium_proto::v1;
 use rustorium_proto::v1::store_server::Store as StoreRpc;
@@ -406,6 +408,52 @@ impl StoreRpc for StoreService {
         });
         Ok(Response::new(stream))
     }
+
+    async fn get_pages(&self, request: Request<v1::GetPagesRequest>) -> Result<Response<v1::GetPagesResponse>, Status> {
+        self.auth.check(&request, Access::Read)?;
+        let request = request.into_inner();
+        let ids = parse_each(&request.ids, MAX_PAGES_PER_CALL, "page id", |b| PageId::from_key(b).ok())?;
+        let pages = self.store()?.pages_at(request.version, ids).await?;
+        Ok(Response::new(v1::GetPagesResponse {
+            pages: pages.iter().map(|p| p.as_ref().map(|p| p.encode()).unwrap_or_default()).collect(),
+        }))
+    }
+
+    async fn get_entries(
+        &self,
+        request: Request<v1::GetEntriesRequest>,
+    ) -> Result<Response<v1::GetEntriesResponse>, Status> {
+        self.auth.check(&request, Access::Read)?;
+        let request = request.into_inner();
+        let keys = parse_each(&request.leaf_keys, MAX_ENTRIES_PER_CALL, "leaf key", |b| {
+            let key: [u8; 32] = b.try_into().ok()?;
+            rustorium_core::field::fr_from_le_bytes(&key).ok().map(|_| key)
+        })?;
+        let entries = self.store()?.entries_at(request.version, keys.into_iter().collect()).await?;
+        Ok(Response::new(v1::GetEntriesResponse {
+            entries: entries.into_iter().map(|(key, value)| v1::ScanResponse { key, value }).collect(),
+        }))
+    }
+}
+
+/// Parses a request's repeated 32-byte keys or page ids, naming a bad one.
+fn parse_each<T>(
+    items: &[Vec<u8>],
+    max: usize,
+    what: &str,
+    parse: impl Fn(&[u8]) -> Option<T>,
+) -> Result<Vec<T>, Status> {
+    if items.len() > max {
+        return Err(Status::invalid_argument(format!(
+            "{} {what}s: at most {max} per call",
+            items.len()
+        )));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| parse(bytes).ok_or_else(|| Status::invalid_argument(format!("{what} {i} is malformed"))))
+        .collect()
 }
 
 fn replicated(batch: &crate::store::feed::CommittedBatch, head: u64) -> v1::ReplicatedBatch {

@@ -11,6 +11,7 @@ mod committer;
 pub mod config;
 pub mod conformance;
 pub mod error;
+pub mod diff;
 pub mod feed;
 pub mod keys;
 pub mod metrics;
@@ -642,7 +643,7 @@ impl<B: Backend> Store<B> {
         let shared = self.shared.clone();
         let start = escape_key(start);
         let end = end.map(escape_key);
-        tokio::task::spawn_blocking(move || scan_blocking(&shared, start, end, limit))
+        tokio::task::spawn_blocking(move || scan_blocking(&shared, start, end, limit, None))
             .await
             .map_err(|_| StoreError::Closed)?
     }
@@ -761,9 +762,13 @@ fn scan_blocking<B: Backend>(
     start: Vec<u8>,
     end: Option<Vec<u8>>,
     limit: usize,
+    at: Option<u64>,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     const PAGE_ROWS: usize = 1024;
     let (head, reader) = shared.snapshot()?;
+    // A retained older version reads the rows it had (superseded rows stay
+    // until their version leaves the window).
+    let as_of = at.unwrap_or(head.version).min(head.version);
     let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut cursor = Bound::Included(start);
     // The latest entry (<= head version) of the key being grouped.
@@ -795,7 +800,7 @@ fn scan_blocking<B: Backend>(
                     break 'pages;
                 }
             }
-            if version <= head.version {
+            if version <= as_of {
                 current = Some((key, row.clone(), record));
             }
             cursor = Bound::Excluded(row);

@@ -12,10 +12,13 @@
 //! one version and checks the root again.
 
 use crate::store::backend::Backend;
+use crate::store::diff::{PageSource, StorePages, diff_trees};
 use crate::store::error::{Result, StoreError};
 use crate::store::feed::{CommittedBatch, FeedGap};
 use crate::store::{BatchOp, Store};
 use rustorium_core::Fr;
+use rustorium_core::field::fr_to_le_bytes;
+use rustorium_core::tree::{Node, Page, PageId};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -41,6 +44,29 @@ pub trait ReplicationSource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<std::result::Result<Vec<Arc<CommittedBatch>>, FeedGap>>> + Send;
     /// Every live key and value at one version, with that version and root.
     fn snapshot(&self) -> impl Future<Output = Result<(Vec<(Vec<u8>, Vec<u8>)>, u64, Fr)>> + Send;
+    /// The primary's current version and root node (where a Merkle diff
+    /// starts).
+    fn root_node(&self) -> impl Future<Output = Result<(u64, Node)>> + Send;
+    /// Pages of the primary's tree at a retained version.
+    fn pages(&self, version: u64, ids: Vec<PageId>) -> impl Future<Output = Result<Vec<Option<Arc<Page>>>>> + Send;
+    /// The entries at a retained version whose leaf keys are `leaf_keys`.
+    fn entries(
+        &self,
+        version: u64,
+        leaf_keys: BTreeSet<[u8; 32]>,
+    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Vec<u8>)>>> + Send;
+}
+
+/// A source's pages at one version, for the diff walk.
+struct SourcePages<'a, S: ReplicationSource> {
+    source: &'a S,
+    version: u64,
+}
+
+impl<S: ReplicationSource> PageSource for SourcePages<'_, S> {
+    async fn pages(&self, ids: Vec<PageId>) -> Result<Vec<Option<Arc<Page>>>> {
+        self.source.pages(self.version, ids).await
+    }
 }
 
 impl<P: Backend> ReplicationSource for Store<P> {
@@ -63,6 +89,18 @@ impl<P: Backend> ReplicationSource for Store<P> {
             }
         }
     }
+
+    async fn root_node(&self) -> Result<(u64, Node)> {
+        Ok(self.head_root())
+    }
+
+    async fn pages(&self, version: u64, ids: Vec<PageId>) -> Result<Vec<Option<Arc<Page>>>> {
+        self.pages_at(version, ids).await
+    }
+
+    async fn entries(&self, version: u64, leaf_keys: BTreeSet<[u8; 32]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.entries_at(version, leaf_keys).await
+    }
 }
 
 /// What a replica reports.
@@ -76,10 +114,16 @@ pub struct ReplicaStatus {
     pub max_lag: u64,
     /// Batches applied one by one.
     pub applied: u64,
-    /// Full resyncs (missed more than the feed held, or diverged).
+    /// Resyncs (missed more than the feed held, or diverged).
     pub resyncs: u64,
     /// Whether the last call to the primary succeeded.
     pub reachable: bool,
+    /// The last resync: primary pages fetched by the Merkle diff (0 for a
+    /// full copy) and entries changed.
+    pub last_resync_pages_fetched: u64,
+    pub last_resync_entries: u64,
+    /// Resyncs that fell back to copying every key.
+    pub full_resyncs: u64,
 }
 
 #[derive(Debug, Default)]
@@ -90,6 +134,9 @@ struct Progress {
     applied: AtomicU64,
     resyncs: AtomicU64,
     unreachable: AtomicBool,
+    last_resync_pages_fetched: AtomicU64,
+    last_resync_entries: AtomicU64,
+    full_resyncs: AtomicU64,
     paused: AtomicBool,
     stopped: AtomicBool,
 }
@@ -136,6 +183,9 @@ impl<B: Backend> Replica<B> {
             applied: self.progress.applied.load(Ordering::SeqCst),
             resyncs: self.progress.resyncs.load(Ordering::SeqCst),
             reachable: !self.progress.unreachable.load(Ordering::SeqCst),
+            last_resync_pages_fetched: self.progress.last_resync_pages_fetched.load(Ordering::SeqCst),
+            last_resync_entries: self.progress.last_resync_entries.load(Ordering::SeqCst),
+            full_resyncs: self.progress.full_resyncs.load(Ordering::SeqCst),
         }
     }
 
@@ -199,7 +249,7 @@ async fn follow<S: ReplicationSource, B: Backend>(primary: S, local: Store<B>, p
         let step = match step {
             Ok(Step::Resync(why)) => {
                 tracing::warn!(why, "replica resyncs");
-                match resync(&primary, &local).await {
+                match resync(&primary, &local, &progress).await {
                     Ok(version) => {
                         progress.resyncs.fetch_add(1, Ordering::SeqCst);
                         Ok(Step::Mirrors(version))
@@ -283,9 +333,89 @@ async fn catch_up<S: ReplicationSource, B: Backend>(
     Ok(Step::Mirrors(last))
 }
 
+/// Brings the replica to the primary's current version: by Merkle diff
+/// when it can, else by copying every key.
+async fn resync<S: ReplicationSource, B: Backend>(primary: &S, local: &Store<B>, progress: &Progress) -> Result<u64> {
+    match diff_resync(primary, local).await {
+        Ok((version, pages, entries)) => {
+            progress.last_resync_pages_fetched.store(pages, Ordering::SeqCst);
+            progress.last_resync_entries.store(entries, Ordering::SeqCst);
+            tracing::info!(version, pages, entries, "replica resynced by Merkle diff");
+            Ok(version)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Merkle diff resync failed; copying every key");
+            let (version, entries) = full_resync(primary, local).await?;
+            progress.full_resyncs.fetch_add(1, Ordering::SeqCst);
+            progress.last_resync_pages_fetched.store(0, Ordering::SeqCst);
+            progress.last_resync_entries.store(entries, Ordering::SeqCst);
+            Ok(version)
+        }
+    }
+}
+
+/// Walks both trees from the root, fetching only the primary's pages on
+/// paths whose hashes differ; the differing leaves become one set of puts
+/// (entries fetched from the primary by leaf key) and deletes. Returns the
+/// version mirrored, pages fetched and entries changed.
+async fn diff_resync<S: ReplicationSource, B: Backend>(primary: &S, local: &Store<B>) -> Result<(u64, u64, u64)> {
+    let (version, root) = primary.root_node().await?;
+    let (local_version, local_root) = local.head_root();
+    let diff = diff_trees(
+        &StorePages {
+            store: local,
+            version: local_version,
+        },
+        local_root,
+        &SourcePages { source: primary, version },
+        root,
+        local.max_levels(),
+    )
+    .await?;
+    let puts = primary.entries(version, diff.puts.keys().copied().collect()).await?;
+    // The primary's entries must be the leaves the walk found.
+    for (key, value) in &puts {
+        let field = fr_to_le_bytes(&local.key_field(key)?);
+        if diff.puts.get(&field) != Some(&local.value_field(value)?) {
+            return Err(StoreError::Corrupt(format!(
+                "the primary sent an entry for {key:?} that is not a differing leaf"
+            )));
+        }
+    }
+    if puts.len() != diff.puts.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the primary resolved {} of {} differing leaves",
+            puts.len(),
+            diff.puts.len()
+        )));
+    }
+    let deletes = local.entries_at(local_version, diff.deletes.clone()).await?;
+    if deletes.len() != diff.deletes.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{} of {} local leaves to delete have no entry",
+            diff.deletes.len() - deletes.len(),
+            diff.deletes.len()
+        )));
+    }
+    let ops: Vec<BatchOp> = deletes
+        .into_iter()
+        .map(|(key, _)| BatchOp::Delete { key })
+        .chain(puts.into_iter().map(|(key, value)| BatchOp::Put { key, value }))
+        .collect();
+    for chunk in ops.chunks(local.config().max_batch_ops.max(1)) {
+        local.write_batch(chunk, false).await?;
+    }
+    if local.root().0 != root.hash() {
+        return Err(StoreError::Corrupt(format!(
+            "replica root after a Merkle diff resync differs from the primary's at version {version}"
+        )));
+    }
+    Ok((version, diff.pages_fetched, ops.len() as u64))
+}
+
 /// Makes the replica's live keys the primary's at one version: the
 /// primary's keys written over, extra keys deleted, the root compared.
-async fn resync<S: ReplicationSource, B: Backend>(primary: &S, local: &Store<B>) -> Result<u64> {
+async fn full_resync<S: ReplicationSource, B: Backend>(primary: &S, local: &Store<B>) -> Result<(u64, u64)> {
     let (entries, version, root) = primary.snapshot().await?;
     let keep: BTreeSet<&[u8]> = entries.iter().map(|(k, _)| k.as_slice()).collect();
     let stale: Vec<BatchOp> = local
@@ -313,7 +443,7 @@ async fn resync<S: ReplicationSource, B: Backend>(primary: &S, local: &Store<B>)
             "replica root after a resync differs from the primary's at version {version}"
         )));
     }
-    Ok(version)
+    Ok((version, (stale.len() + entries.len()) as u64))
 }
 
 /// A primary with replicas and the seed's `replication_factor`: a write is
