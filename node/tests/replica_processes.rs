@@ -171,6 +171,59 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
     assert!(!gone.found, "the resync removed what the primary deleted");
     verify_bytes(gone.proof.as_ref(), &gone.root, b"key-2", None, 160).unwrap();
 
+    // A page of the stopped replica is damaged on disk; `repair` against
+    // the live primary (same root) fetches that page and nothing else.
+    replica.stop();
+    let db = replica_dir.path().join("db");
+    damage_deepest_page(&db);
+    let repair = |source: &str| {
+        std::process::Command::new(common::NODE)
+            .args(["repair", "--data"])
+            .arg(&db)
+            .args(["--source", source])
+            .env_remove("RUSTORIUM_DATA")
+            .env_remove("RUSTORIUM_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let output = repair(&primary.url);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains(" 1 fetched from http://"), "{stdout}");
+    assert!(String::from_utf8_lossy(&repair(&primary.url).stdout).contains(" 0 fetched"));
+    // The repaired replica follows on.
+    let replica = Node::start(replica_dir.path(), &["--follow", &primary.url]);
+    put(&primary, "after-repair", "d").await;
+    let (root, version) = root_of(&primary).await;
+    let status = wait_for(&replica, "follow after the repair", |s| s.mirrors == version).await;
+    assert_eq!(status.full_resyncs, 0, "{status:?}");
+    assert_eq!(root_of(&replica).await.0, root);
+    let mut client = replica.client().await;
+    for i in 0..100 {
+        let key = format!("bulk-{}-{}", i % 4, i);
+        let read = client.get(v1::GetRequest { key: key.clone().into_bytes(), at_version: None }).await.unwrap().into_inner();
+        verify_bytes(read.proof.as_ref(), &read.root, key.as_bytes(), Some(b"c"), 160).unwrap();
+    }
+
     replica.stop();
     primary.stop();
+}
+
+/// Flips a byte in the latest row of the deepest page of a stopped store.
+fn damage_deepest_page(db: &std::path::Path) {
+    use rustorium_node::store::backend::redb::RedbBackend;
+    use rustorium_node::store::backend::{Backend, BackendReader, Table, WriteBatch};
+    let backend = RedbBackend::open(db).unwrap();
+    let (row, mut record) = backend
+        .reader()
+        .unwrap()
+        .range(Table::Pages, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, usize::MAX)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let middle = record.len() / 2;
+    record[middle] ^= 0x40;
+    let mut batch = WriteBatch::default();
+    batch.put(Table::Pages, row, record);
+    backend.commit(batch, true).unwrap();
 }

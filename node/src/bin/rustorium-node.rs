@@ -10,7 +10,7 @@ use rustorium_node::cluster::placement::PlacementStrategy;
 use rustorium_node::cluster::{ClusterConfig, ClusterNode};
 use rustorium_node::server::config::{LogFormat, NodeConfig, ReplicaConfig, TlsConfig};
 use rustorium_node::server::engine::{Engine, ReplicaNode};
-use rustorium_node::store::replica::Replica;
+use rustorium_node::store::replica::{Replica, SourcePages};
 use rustorium_node::store::backend::any::AnyBackend;
 use rustorium_node::store::verify_db::{verify, verify_redb};
 use rustorium_node::store::{BackendKind, KeyMode, StorageConfig, Store, SyncMode};
@@ -44,14 +44,22 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Check every page of a store against its root and replace damaged ones
-    /// from a healthy copy at the same version (both Redb, same settings).
+    /// from a healthy copy with the same root: a store directory (same
+    /// settings) or a running node's URL (e.g. the primary a replica follows).
     Repair {
         /// The damaged store's directory.
         #[arg(long, env = "RUSTORIUM_DATA", default_value = "./data")]
         data: PathBuf,
-        /// A healthy copy's directory.
+        /// A healthy copy: a directory, or http(s)://host:port of a node.
         #[arg(long)]
-        source: PathBuf,
+        source: String,
+        /// With a node URL: the node's version whose root this store has
+        /// (default: its current version).
+        #[arg(long)]
+        source_version: Option<u64>,
+        /// With a node URL: bearer token, if the node protects reads.
+        #[arg(long, env = "RUSTORIUM_SOURCE_TOKEN", hide_env_values = true)]
+        source_token: Option<String>,
         /// A TOML config whose [storage] section describes both stores.
         #[arg(long, env = "RUSTORIUM_CONFIG")]
         config: Option<PathBuf>,
@@ -420,9 +428,20 @@ fn verify_db(data: PathBuf, config: Option<PathBuf>) -> anyhow::Result<bool> {
     Ok(report.ok())
 }
 
-async fn repair(data: PathBuf, source: PathBuf, config: Option<PathBuf>) -> anyhow::Result<bool> {
+struct RepairSource {
+    source: String,
+    version: Option<u64>,
+    token: Option<String>,
+}
+
+async fn repair(data: PathBuf, from: RepairSource, config: Option<PathBuf>) -> anyhow::Result<bool> {
     let storage = load_config(config.as_ref())?.storage;
-    for dir in [&data, &source] {
+    let remote = from.source.starts_with("http://") || from.source.starts_with("https://");
+    let mut dirs = vec![data.clone()];
+    if !remote {
+        dirs.push(PathBuf::from(&from.source));
+    }
+    for dir in &dirs {
         if !dir.join("rustorium.redb").exists() {
             anyhow::bail!("no store at {}", dir.display());
         }
@@ -433,17 +452,28 @@ async fn repair(data: PathBuf, source: PathBuf, config: Option<PathBuf>) -> anyh
         config.backend = BackendKind::Redb;
         Store::open(config).with_context(|| format!("opening store at {}", path.display()))
     };
-    let (damaged, healthy) = (open(&data)?, open(&source)?);
-    let report = damaged.repair_pages_from(&healthy).await?;
+    let damaged = open(&data)?;
+    let report = if remote {
+        let primary = RemotePrimary::new(&from.source, from.token.clone(), 64 << 20)?;
+        let (root, version) = match from.version {
+            Some(version) => (primary.root_at(version).await?, version),
+            None => primary.root().await?,
+        };
+        damaged
+            .repair_pages_with(&SourcePages { source: &primary, version }, root)
+            .await
+            .with_context(|| format!("{} at version {version}", from.source))?
+    } else {
+        let healthy = open(&PathBuf::from(&from.source))?;
+        let report = damaged.repair_pages_from(&healthy).await?;
+        healthy.shutdown();
+        report
+    };
     println!(
         "version {}: {} pages checked, {} fetched from {}",
-        report.version,
-        report.pages_checked,
-        report.pages_fetched,
-        source.display()
+        report.version, report.pages_checked, report.pages_fetched, from.source
     );
     damaged.shutdown();
-    healthy.shutdown();
     Ok(true)
 }
 
@@ -457,11 +487,24 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(serve(*args)))
             .map(|()| true),
         Command::VerifyDb { data, config } => verify_db(data, config),
-        Command::Repair { data, source, config } => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(repair(data, source, config))),
+        Command::Repair {
+            data,
+            source,
+            source_version,
+            source_token,
+            config,
+        } => {
+            let from = RepairSource {
+                source,
+                version: source_version,
+                token: source_token,
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(repair(data, from, config)))
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -114,7 +114,19 @@ impl RemotePrimary {
         }))
     }
 
-    async fn root(&self) -> Result<(Fr, u64)> {
+    /// The root of a retained version (read off a proof at that version).
+    pub async fn root_at(&self, version: u64) -> Result<Fr> {
+        let mut client = self.client.clone();
+        let proof = client
+            .get_proof(self.request(v1::GetProofRequest { key: Vec::new(), version }))
+            .await
+            .map_err(|s| unreachable_primary(&self.url, &s))?
+            .into_inner();
+        root_node(&proof.root)
+    }
+
+    /// The primary's current root and version.
+    pub async fn root(&self) -> Result<(Fr, u64)> {
         let mut client = self.client.clone();
         let root = client
             .get_root(self.request(v1::GetRootRequest {}))

@@ -13,6 +13,7 @@
 use crate::store::backend::{Backend, Table, WriteBatch};
 use crate::store::error::{Result, StoreError};
 use crate::store::keys::versioned;
+use crate::store::diff::{PageSource, StorePages};
 use crate::store::pages::VersionedPages;
 use crate::store::{Shared, Store};
 use rustorium_core::Fr;
@@ -78,56 +79,80 @@ fn load<B: Backend>(shared: &Shared<B>, reader: &B::Reader, version: u64, id: Pa
     }
 }
 
-fn repair_blocking<B: Backend, S: Backend>(target: &Shared<B>, source: &Shared<S>) -> Result<RepairReport> {
-    let (head, reader) = target.snapshot()?;
-    let (source_head, source_reader) = source.snapshot()?;
-    if head.version != source_head.version || head.tree.root() != source_head.tree.root() {
-        return Err(StoreError::Config(format!(
-            "repair needs the source at this store's version and root (this store: version {}, source: version {})",
-            head.version, source_head.version
-        )));
-    }
+/// Checks every page reachable from the head's root, level by level, and
+/// replaces each one that fails with `source`'s copy (a tree with the same
+/// root: the same pages).
+async fn repair_from<B: Backend, P: PageSource>(target: &Arc<Shared<B>>, source: &P) -> Result<RepairReport> {
+    let head = target.head();
     let mut report = RepairReport {
         version: head.version,
         ..RepairReport::default()
     };
-    let mut repairs = Vec::new();
-    let mut stack: Vec<(usize, KeyPath, Fr)> = match head.tree.root_node() {
+    let mut repairs: Vec<(PageId, u64, Page)> = Vec::new();
+    let mut frontier: Vec<(usize, KeyPath, Fr)> = match head.tree.root_node() {
         Node::Middle(hash) => vec![(0, KeyPath::default(), hash)],
         _ => Vec::new(),
     };
-    while let Some((depth, path, expected)) = stack.pop() {
-        let id = PageId::containing(depth + 1, &path);
-        report.pages_checked += 1;
-        let page = match load(target, &reader, head.version, id) {
-            Some((_, page)) if consistent(&page, depth, &path, expected) => page,
-            _ => {
-                report.pages_fetched += 1;
-                let (written, page) = load(source, &source_reader, head.version, id)
-                    .filter(|(_, page)| consistent(page, depth, &path, expected))
-                    .ok_or_else(|| StoreError::Corrupt(format!("page {id:?} is damaged in the source too")))?;
-                repairs.push((id, written, page.clone()));
-                page
-            }
-        };
-        let bottom = depth + PAGE_LEVELS;
-        for position in 0..1usize << PAGE_LEVELS {
-            let child = (0..PAGE_LEVELS).fold(path, |p, j| with_bit(&p, depth + j, position >> j & 1 == 1));
-            if let Node::Middle(hash) = page.node(slot(bottom, &child)) {
-                stack.push((bottom, child, hash));
+    while !frontier.is_empty() {
+        let ids: Vec<PageId> = frontier.iter().map(|(d, p, _)| PageId::containing(d + 1, p)).collect();
+        report.pages_checked += ids.len() as u64;
+        let shared = target.clone();
+        let local_ids = ids.clone();
+        let local: Vec<Option<(u64, Page)>> = tokio::task::spawn_blocking(move || {
+            let (_, reader) = shared.snapshot()?;
+            Ok::<_, StoreError>(local_ids.iter().map(|id| load(&shared, &reader, head.version, *id)).collect())
+        })
+        .await
+        .map_err(|_| StoreError::Closed)??;
+        let damaged: Vec<usize> = frontier
+            .iter()
+            .zip(&local)
+            .enumerate()
+            .filter(|(_, ((d, p, expected), page))| {
+                !page.as_ref().is_some_and(|(_, page)| consistent(page, *d, p, *expected))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let fetched = source.pages(damaged.iter().map(|i| ids[*i]).collect()).await?;
+        report.pages_fetched += damaged.len() as u64;
+        let mut pages: Vec<Option<Page>> = local.into_iter().map(|found| found.map(|(_, page)| page)).collect();
+        for (i, page) in damaged.into_iter().zip(fetched) {
+            let (depth, path, expected) = frontier[i];
+            let page = page
+                .filter(|page| consistent(page, depth, &path, expected))
+                .ok_or_else(|| StoreError::Corrupt(format!("page {:?} is damaged in the source too", ids[i])))?;
+            // Rewritten at the head's version: the row reads see from now on.
+            repairs.push((ids[i], head.version, (*page).clone()));
+            pages[i] = Some((*page).clone());
+        }
+        let mut next = Vec::new();
+        for ((depth, path, _), page) in frontier.iter().zip(pages) {
+            let page = page.ok_or_else(|| StoreError::Corrupt("a checked page vanished".into()))?;
+            let bottom = depth + PAGE_LEVELS;
+            for position in 0..1usize << PAGE_LEVELS {
+                let child = (0..PAGE_LEVELS).fold(*path, |p, j| with_bit(&p, depth + j, position >> j & 1 == 1));
+                if let Node::Middle(hash) = page.node(slot(bottom, &child)) {
+                    next.push((bottom, child, hash));
+                }
             }
         }
+        frontier = next;
     }
-    drop(reader);
     if !repairs.is_empty() {
-        let mut batch = WriteBatch::default();
-        for (id, written, page) in &repairs {
-            let row = versioned(&id.to_key(), *written);
-            let (record, _) = target.codec.encode(Table::Pages, &row, &page.encode())?;
-            batch.put(Table::Pages, row, record);
-        }
-        target.backend.commit(batch, true)?;
-        target.cache.reset(head.version);
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut batch = WriteBatch::default();
+            for (id, written, page) in &repairs {
+                let row = versioned(&id.to_key(), *written);
+                let (record, _) = target.codec.encode(Table::Pages, &row, &page.encode())?;
+                batch.put(Table::Pages, row, record);
+            }
+            target.backend.commit(batch, true)?;
+            target.cache.reset(head.version);
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .map_err(|_| StoreError::Closed)??;
     }
     tracing::info!(
         version = report.version,
@@ -142,10 +167,27 @@ impl<B: Backend> Store<B> {
     /// Checks every page reachable from the root and replaces each damaged
     /// one with `source`'s copy (which must be at the same version and root).
     pub async fn repair_pages_from<S: Backend>(&self, source: &Store<S>) -> Result<RepairReport> {
-        let target: Arc<Shared<B>> = self.shared.clone();
-        let source: Arc<Shared<S>> = source.shared.clone();
-        tokio::task::spawn_blocking(move || repair_blocking(&target, &source))
-            .await
-            .map_err(|_| StoreError::Closed)?
+        let (version, root) = self.head_root();
+        let (source_version, source_root) = source.head_root();
+        if version != source_version || root != source_root {
+            return Err(StoreError::Config(format!(
+                "repair needs the source at this store's version and root (this store: version {version}, source: version {source_version})"
+            )));
+        }
+        repair_from(&self.shared, &StorePages { store: source, version }).await
+    }
+
+    /// The same with any page source whose tree has this store's root
+    /// (`source_root`), e.g. a primary over the network at the version a
+    /// replica mirrors: equal roots mean equal pages.
+    pub async fn repair_pages_with<P: PageSource>(&self, source: &P, source_root: Fr) -> Result<RepairReport> {
+        let (_, root) = self.head_root();
+        if root.hash() != source_root {
+            return Err(StoreError::Config(format!(
+                "repair needs a source with this store's root {}, not {source_root}",
+                root.hash()
+            )));
+        }
+        repair_from(&self.shared, source).await
     }
 }

@@ -57,10 +57,11 @@ pub trait ReplicationSource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(Vec<u8>, Vec<u8>)>>> + Send;
 }
 
-/// A source's pages at one version, for the diff walk.
-struct SourcePages<'a, S: ReplicationSource> {
-    source: &'a S,
-    version: u64,
+/// A source's pages at one version, for a diff walk or a repair.
+#[derive(Debug)]
+pub struct SourcePages<'a, S: ReplicationSource> {
+    pub source: &'a S,
+    pub version: u64,
 }
 
 impl<S: ReplicationSource> PageSource for SourcePages<'_, S> {
