@@ -19,23 +19,27 @@ use std::time::{Duration, Instant};
 const SHARDS: usize = 4;
 
 fn start_node(dir: &std::path::Path, pd: &str, id: &str, region: &str) -> Node {
-    Node::start(
-        dir,
-        &[
-            "--backend",
-            "tikv",
-            "--pd-endpoints",
-            pd,
-            "--cluster-node-id",
-            id,
-            "--cluster-region",
-            region,
-            "--shard-count",
-            &SHARDS.to_string(),
-            "--lease-ttl-ms",
-            "1500",
-        ],
-    )
+    start_node_with(dir, pd, id, region, &[])
+}
+
+fn start_node_with(dir: &std::path::Path, pd: &str, id: &str, region: &str, extra: &[&str]) -> Node {
+    let shards = SHARDS.to_string();
+    let mut args = vec![
+        "--backend",
+        "tikv",
+        "--pd-endpoints",
+        pd,
+        "--cluster-node-id",
+        id,
+        "--cluster-region",
+        region,
+        "--shard-count",
+        &shards,
+        "--lease-ttl-ms",
+        "1500",
+    ];
+    args.extend_from_slice(extra);
+    Node::start(dir, &args)
 }
 
 async fn cluster_status(node: &Node) -> Option<v1::ClusterStatus> {
@@ -129,9 +133,9 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
     }
     // Rendezvous placement spreads 4 shards over 3 nodes; pick an owner.
     let victim_id = before.shards[0].owner.clone();
-    let victim = nodes.iter().position(|n| {
-        before.members.iter().any(|m| m.id == victim_id && m.addr == n.url)
-    });
+    let victim = nodes
+        .iter()
+        .position(|n| before.members.iter().any(|m| m.id == victim_id && m.addr == n.url));
     let victim = victim.expect("the owner is one of ours");
     let victims_shards: Vec<String> = before
         .shards
@@ -151,24 +155,34 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
     }
     // The owner dies mid-stream (SIGKILL: no lease released).
     nodes[victim].kill();
-    let survivors: Vec<&Node> = nodes.iter().enumerate().filter(|(i, _)| *i != victim).map(|(_, n)| n).collect();
+    let survivors: Vec<&Node> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != victim)
+        .map(|(_, n)| n)
+        .collect();
     for i in 40..140u32 {
         let (key, value) = (format!("key-{i}").into_bytes(), format!("v2-{i}").into_bytes());
         next = put_until_acknowledged(&survivors, next, &key, &value).await;
         acknowledged.insert(key, value);
     }
-    let survivor_ids: Vec<&str> = ["n1", "n2", "n3"]
-        .into_iter()
-        .filter(|id| *id != victim_id)
-        .collect();
+    let survivor_ids: Vec<&str> = ["n1", "n2", "n3"].into_iter().filter(|id| *id != victim_id).collect();
     let after = settled(survivors[0], &survivor_ids).await;
     for shard in &victims_shards {
         let was = before.shards.iter().find(|s| &s.shard == shard).unwrap();
         let now = after.shards.iter().find(|s| &s.shard == shard).unwrap();
-        assert!(now.epoch > was.epoch, "{shard} changed hands, so its epoch grew: {was:?} -> {now:?}");
+        assert!(
+            now.epoch > was.epoch,
+            "{shard} changed hands, so its epoch grew: {was:?} -> {now:?}"
+        );
         assert_ne!(now.owner, victim_id);
     }
-    assert_eq!(after.members.len(), 2, "the dead node's membership expired: {:?}", after.members);
+    assert_eq!(
+        after.members.len(),
+        2,
+        "the dead node's membership expired: {:?}",
+        after.members
+    );
 
     // Writes sent to non-owners were forwarded, and nothing was fenced
     // (the victim died rather than kept writing).
@@ -184,9 +198,19 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
     // Every acknowledged write is there, from every survivor, with a proof.
     for node in &survivors {
         let mut client = node.client().await;
-        assert_eq!(scan_all(&mut client).await.into_iter().collect::<BTreeMap<_, _>>(), acknowledged);
+        assert_eq!(
+            scan_all(&mut client).await.into_iter().collect::<BTreeMap<_, _>>(),
+            acknowledged
+        );
         for (key, value) in acknowledged.iter().step_by(7) {
-            let read = client.get(v1::GetRequest { key: key.clone(), at_version: None }).await.unwrap().into_inner();
+            let read = client
+                .get(v1::GetRequest {
+                    key: key.clone(),
+                    at_version: None,
+                })
+                .await
+                .unwrap()
+                .into_inner();
             assert!(read.found);
             assert_eq!(&read.value, value);
             verify_bytes(read.proof.as_ref(), &read.root, key, Some(value), 160).unwrap();
@@ -203,7 +227,13 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
         .collect();
     tree.apply(&ops).unwrap();
     for node in &survivors {
-        let root = node.client().await.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+        let root = node
+            .client()
+            .await
+            .get_root(v1::GetRootRequest {})
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(rustorium_proto::fr_from_bytes(&root.root).unwrap(), tree.root());
     }
 
@@ -216,4 +246,73 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
     for node in nodes.drain(..) {
         node.stop();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geographic_placement_moves_shards_to_the_region_their_writes_come_from() {
+    let tikv = TestCluster::start(ClusterOptions::default())
+        .await
+        .expect("test cluster starts");
+    let pd = tikv.pd_endpoint();
+    let (eu_dir, us_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let geo = ["--placement", "geographic", "--min-ownership-ms", "1000"];
+    let eu = start_node_with(eu_dir.path(), &pd, "eu-1", "eu", &geo);
+    let us = start_node_with(us_dir.path(), &pd, "us-1", "us", &geo);
+    // us-1 joined second: hashing hands it its share within a few rounds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let start = loop {
+        let status = settled(&eu, &["eu-1", "us-1"]).await;
+        if status.members.len() == 2 && status.shards.iter().all(|s| s.owner == s.preferred) {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "placement never settled: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        start.shards.iter().any(|s| s.owner == "us-1"),
+        "with no writes yet, hashing gives us-1 some shards: {start:?}"
+    );
+    // Every write enters in eu; us-1 owns some shards and sees their
+    // writes arrive forwarded from eu.
+    let mut acknowledged = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut i = 0u32;
+    let moved = loop {
+        let (key, value) = (format!("geo-{i}").into_bytes(), format!("v{i}").into_bytes());
+        put_until_acknowledged(&[&eu], 0, &key, &value).await;
+        acknowledged.insert(key, value);
+        i += 1;
+        if i % 20 == 0 {
+            let status = cluster_status(&eu).await.unwrap();
+            if status.shards.iter().all(|s| s.owner == "eu-1") {
+                break status;
+            }
+        }
+        assert!(Instant::now() < deadline, "shards never moved to eu");
+    };
+    for (was, now) in start.shards.iter().zip(&moved.shards) {
+        assert_eq!(now.preferred, "eu-1");
+        assert_eq!(now.owner_region, "eu");
+        if was.owner == "us-1" {
+            assert!(
+                now.epoch > was.epoch,
+                "moved, so fenced under a new epoch: {was:?} -> {now:?}"
+            );
+        }
+    }
+    assert!(
+        moved
+            .shards
+            .iter()
+            .any(|s| s.writes_by_region.get("eu").is_some_and(|n| *n > 0)),
+        "the owners measured where writes come from: {moved:?}"
+    );
+    // Nothing was lost on the way, and us-1 still serves reads with proofs.
+    let mut client = us.client().await;
+    assert_eq!(
+        scan_all(&mut client).await.into_iter().collect::<BTreeMap<_, _>>(),
+        acknowledged
+    );
+    eu.stop();
+    us.stop();
 }

@@ -71,13 +71,22 @@ async fn wait_for(node: &Node, what: &str, done: impl Fn(&v1::ReplicaStatus) -> 
         if done(&status) {
             return status;
         }
-        assert!(Instant::now() < deadline, "replica never got to: {what}; last status {status:?}");
+        assert!(
+            Instant::now() < deadline,
+            "replica never got to: {what}; last status {status:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 async fn root_of(node: &Node) -> (Vec<u8>, u64) {
-    let root = node.client().await.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    let root = node
+        .client()
+        .await
+        .get_root(v1::GetRootRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     (root.root, root.version)
 }
 
@@ -105,16 +114,31 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
     }
     let (root, version) = root_of(&primary).await;
     let status = wait_for(&replica, "mirror the first writes", |s| s.mirrors == version).await;
-    assert_eq!((status.applied, status.resyncs), (30, 0), "version by version: {status:?}");
+    assert_eq!(
+        (status.applied, status.resyncs),
+        (30, 0),
+        "version by version: {status:?}"
+    );
     assert_eq!(root_of(&replica).await.0, root, "same root as the primary");
     // Reads with proofs are served by the replica itself.
     let mut client = replica.client().await;
-    let read = client.get(v1::GetRequest { key: b"key-7".to_vec(), at_version: None }).await.unwrap().into_inner();
+    let read = client
+        .get(v1::GetRequest {
+            key: b"key-7".to_vec(),
+            at_version: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(read.value, b"a-7");
     verify_bytes(read.proof.as_ref(), &read.root, b"key-7", Some(b"a-7"), 160).unwrap();
     // Writes are not.
     let refused = client
-        .put(v1::PutRequest { key: b"x".to_vec(), value: b"y".to_vec(), want_proof: false })
+        .put(v1::PutRequest {
+            key: b"x".to_vec(),
+            value: b"y".to_vec(),
+            want_proof: false,
+        })
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
@@ -128,8 +152,18 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
     }
     let (root, version) = root_of(&primary).await;
     wait_for(&replica, "notice the cut", |s| !s.primary_reachable).await;
-    let stale = client.get(v1::GetRequest { key: b"key-7".to_vec(), at_version: None }).await.unwrap().into_inner();
-    assert_eq!(stale.value, b"a-7", "a cut-off replica serves its last mirrored version");
+    let stale = client
+        .get(v1::GetRequest {
+            key: b"key-7".to_vec(),
+            at_version: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        stale.value, b"a-7",
+        "a cut-off replica serves its last mirrored version"
+    );
     assert!(stale.version < version);
     verify_bytes(stale.proof.as_ref(), &stale.root, b"key-7", Some(b"a-7"), 160).unwrap();
 
@@ -158,16 +192,33 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
                 kind: Some(v1::op::Kind::Delete(v1::op::Delete {})),
             }))
             .collect();
-        primary_client.put_batch(v1::PutBatchRequest { ops, want_proofs: false }).await.unwrap();
+        primary_client
+            .put_batch(v1::PutBatchRequest {
+                ops,
+                want_proofs: false,
+            })
+            .await
+            .unwrap();
     }
     let (root, version) = root_of(&primary).await;
     proxy.restore();
     let status = wait_for(&replica, "resync", |s| s.mirrors == version).await;
-    assert_eq!((status.resyncs, status.full_resyncs), (1, 0), "by Merkle diff: {status:?}");
+    assert_eq!(
+        (status.resyncs, status.full_resyncs),
+        (1, 0),
+        "by Merkle diff: {status:?}"
+    );
     assert_eq!(status.last_resync_entries, 404, "400 new keys, 4 deleted");
     assert!(status.last_resync_pages_fetched > 0);
     assert_eq!(root_of(&replica).await.0, root);
-    let gone = client.get(v1::GetRequest { key: b"key-2".to_vec(), at_version: None }).await.unwrap().into_inner();
+    let gone = client
+        .get(v1::GetRequest {
+            key: b"key-2".to_vec(),
+            at_version: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!gone.found, "the resync removed what the primary deleted");
     verify_bytes(gone.proof.as_ref(), &gone.root, b"key-2", None, 160).unwrap();
 
@@ -188,7 +239,11 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
     };
     let output = repair(&primary.url);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains(" 1 fetched from http://"), "{stdout}");
     assert!(String::from_utf8_lossy(&repair(&primary.url).stdout).contains(" 0 fetched"));
     // The repaired replica follows on.
@@ -201,7 +256,14 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
     let mut client = replica.client().await;
     for i in 0..100 {
         let key = format!("bulk-{}-{}", i % 4, i);
-        let read = client.get(v1::GetRequest { key: key.clone().into_bytes(), at_version: None }).await.unwrap().into_inner();
+        let read = client
+            .get(v1::GetRequest {
+                key: key.clone().into_bytes(),
+                at_version: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
         verify_bytes(read.proof.as_ref(), &read.root, key.as_bytes(), Some(b"c"), 160).unwrap();
     }
 
@@ -217,7 +279,12 @@ fn damage_deepest_page(db: &std::path::Path) {
     let (row, mut record) = backend
         .reader()
         .unwrap()
-        .range(Table::Pages, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, usize::MAX)
+        .range(
+            Table::Pages,
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+            usize::MAX,
+        )
         .unwrap()
         .pop()
         .unwrap();

@@ -174,7 +174,10 @@ async fn a_replica_past_the_feed_resyncs_by_merkle_diff() {
     }
     // A new replica of a store whose feed no longer starts at 0: the diff
     // against its empty tree fetches every page of the primary's.
-    let replica = Replica::follow(primary.clone(), Store::open(config(&dir.path().join("replica"), 0)).unwrap());
+    let replica = Replica::follow(
+        primary.clone(),
+        Store::open(config(&dir.path().join("replica"), 0)).unwrap(),
+    );
     let status = replica.caught_up(primary.root().1).await;
     assert_eq!((status.resyncs, status.full_resyncs), (1, 0), "{status:?}");
     assert_eq!(status.last_resync_entries, 20_000);

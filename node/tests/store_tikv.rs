@@ -370,11 +370,21 @@ async fn a_new_owner_epoch_fences_the_old_owner() {
     // taken, adopts the head, sees epoch 2 and refuses.
     let refused = old.write_with_proof(b"b", b"old-2").await.unwrap_err();
     assert!(
-        matches!(refused, StoreError::Fenced { mine: 1, current: 2, version: 3 }),
+        matches!(
+            refused,
+            StoreError::Fenced {
+                mine: 1,
+                current: 2,
+                version: 3
+            }
+        ),
         "{refused:?}"
     );
     // And keeps refusing without touching TiKV's data.
-    assert!(matches!(old.write(b"c", b"old-3").await, Err(StoreError::Fenced { .. })));
+    assert!(matches!(
+        old.write(b"c", b"old-3").await,
+        Err(StoreError::Fenced { .. })
+    ));
     new.write_with_proof(b"a", b"new-1").await.unwrap();
     // Claiming again under its old epoch gives no way back in (epochs come
     // from lease swaps, so no two owners ever hold the same one).

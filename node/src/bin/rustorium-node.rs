@@ -10,8 +10,8 @@ use rustorium_node::cluster::placement::PlacementStrategy;
 use rustorium_node::cluster::{ClusterConfig, ClusterNode};
 use rustorium_node::server::config::{LogFormat, NodeConfig, ReplicaConfig, TlsConfig};
 use rustorium_node::server::engine::{Engine, ReplicaNode};
-use rustorium_node::store::replica::{Replica, SourcePages};
 use rustorium_node::store::backend::any::AnyBackend;
+use rustorium_node::store::replica::{Replica, SourcePages};
 use rustorium_node::store::verify_db::{verify, verify_redb};
 use rustorium_node::store::{BackendKind, KeyMode, StorageConfig, Store, SyncMode};
 use std::net::SocketAddr;
@@ -154,7 +154,9 @@ fn parse_placement(s: &str) -> Result<PlacementStrategy, String> {
         "geographic" => Ok(PlacementStrategy::Geographic),
         "loadbased" => Ok(PlacementStrategy::LoadBased),
         "hybrid" => Ok(PlacementStrategy::Hybrid),
-        _ => Err(format!("placement is random, geographic, loadbased or hybrid, not {s:?}")),
+        _ => Err(format!(
+            "placement is random, geographic, loadbased or hybrid, not {s:?}"
+        )),
     }
 }
 
@@ -460,7 +462,13 @@ async fn repair(data: PathBuf, from: RepairSource, config: Option<PathBuf>) -> a
             None => primary.root().await?,
         };
         damaged
-            .repair_pages_with(&SourcePages { source: &primary, version }, root)
+            .repair_pages_with(
+                &SourcePages {
+                    source: &primary,
+                    version,
+                },
+                root,
+            )
             .await
             .with_context(|| format!("{} at version {version}", from.source))?
     } else {

@@ -3,16 +3,16 @@
 //! each new commit arrives as it happens), the head from the stream and
 //! `GetRoot`, resync snapshots from `GetRoot` + `Scan`.
 
+use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
 use crate::store::error::{Result, StoreError};
 use crate::store::feed::{CommittedBatch, FeedGap};
 use crate::store::keys::RootRecord;
 use crate::store::replica::ReplicationSource;
-use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
 use rustorium_core::Fr;
 use rustorium_core::tree::{KeyPath, Node, Page, PageId};
-use std::collections::BTreeSet;
 use rustorium_proto::v1;
 use rustorium_proto::v1::store_client::StoreClient;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -97,7 +97,9 @@ impl RemotePrimary {
             .map(|op| match op.kind {
                 Some(v1::op::Kind::Value(value)) => Ok((op.key, Some(value))),
                 Some(v1::op::Kind::Delete(_)) => Ok((op.key, None)),
-                None => Err(StoreError::Corrupt("primary sent an op with neither value nor delete".into())),
+                None => Err(StoreError::Corrupt(
+                    "primary sent an op with neither value nor delete".into(),
+                )),
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(CommittedBatch {
@@ -118,7 +120,10 @@ impl RemotePrimary {
     pub async fn root_at(&self, version: u64) -> Result<Fr> {
         let mut client = self.client.clone();
         let proof = client
-            .get_proof(self.request(v1::GetProofRequest { key: Vec::new(), version }))
+            .get_proof(self.request(v1::GetProofRequest {
+                key: Vec::new(),
+                version,
+            }))
             .await
             .map_err(|s| unreachable_primary(&self.url, &s))?
             .into_inner();
@@ -264,7 +269,9 @@ impl ReplicationSource for RemotePrimary {
                 .map_err(|s| unreachable_primary(&self.url, &s))?
                 .into_inner();
             if answer.pages.len() != chunk.len() {
-                return Err(StoreError::Corrupt("the primary answered the wrong number of pages".into()));
+                return Err(StoreError::Corrupt(
+                    "the primary answered the wrong number of pages".into(),
+                ));
             }
             for bytes in answer.pages {
                 pages.push(if bytes.is_empty() {

@@ -424,7 +424,8 @@ impl ClusterNode {
                     }
                     let (registry, p, me_now) = (self.registry.clone(), *prefix, self.me(now_ms));
                     let current = held.clone();
-                    let acquired = blocking(move || registry.acquire(p, current.as_ref(), &me_now, now_ms, ttl)).await?;
+                    let acquired =
+                        blocking(move || registry.acquire(p, current.as_ref(), &me_now, now_ms, ttl)).await?;
                     if let Some(lease) = acquired {
                         self.metrics.leases_acquired_total.inc();
                         self.take(*prefix, &lease.epoch, started).await;
@@ -500,13 +501,7 @@ impl ClusterNode {
 
     /// Runs `local` if this node owns `prefix`, else `forward` to the owner.
     /// A commit fenced by a newer owner counts as not owning.
-    async fn route<T, L, LF, F, FF>(
-        &self,
-        prefix: Prefix,
-        forwarded: bool,
-        local: L,
-        forward: F,
-    ) -> Result<T, Status>
+    async fn route<T, L, LF, F, FF>(&self, prefix: Prefix, forwarded: bool, local: L, forward: F) -> Result<T, Status>
     where
         L: FnOnce() -> LF,
         LF: std::future::Future<Output = Result<T, StoreError>>,
@@ -524,7 +519,10 @@ impl ClusterNode {
             }
         }
         if forwarded {
-            return Err(unavailable(prefix, format!("node {} does not own it", self.config.node_id)));
+            return Err(unavailable(
+                prefix,
+                format!("node {} does not own it", self.config.node_id),
+            ));
         }
         let Some((owner, addr)) = self.remote_owner(prefix) else {
             return Err(unavailable(prefix, "no live owner right now (the lease is moving)"));
@@ -647,7 +645,10 @@ impl ClusterNode {
                     |addr| {
                         let origin = &origin;
                         async move {
-                            let part = v1::PutBatchRequest { ops, want_proofs: false };
+                            let part = v1::PutBatchRequest {
+                                ops,
+                                want_proofs: false,
+                            };
                             self.forwarder.put_batch(&addr, part, origin).await.map(drop)
                         }
                     },
@@ -693,10 +694,19 @@ impl ClusterNode {
     }
 
     /// Rows of every shard in `[start, end)` in key order, up to `limit`.
-    pub async fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub async fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         self.refresh(None).await?;
         let scans = self.stores.values().map(|s| s.scan(start, end, limit));
-        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = futures::future::try_join_all(scans).await?.into_iter().flatten().collect();
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = futures::future::try_join_all(scans)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         rows.truncate(limit);
         Ok(rows)
@@ -713,7 +723,11 @@ impl ClusterNode {
         self.stores
             .iter()
             .map(|(prefix, store)| {
-                let lease = view.leases.get(prefix).map(|h| &h.lease).filter(|l| l.live(view.now_ms));
+                let lease = view
+                    .leases
+                    .get(prefix)
+                    .map(|h| &h.lease)
+                    .filter(|l| l.live(view.now_ms));
                 let owner = lease.map(|l| l.owner.clone()).unwrap_or_default();
                 ShardPlacement {
                     shard: shard_name(*prefix),

@@ -112,13 +112,18 @@ impl NodeConfig {
                 cluster.shard_bits()?;
             }
             if self.storage.backend == crate::store::BackendKind::Redb {
-                return Err("[cluster] needs storage.backend = \"tikv\" or \"hybrid\" (nodes share one TiKV keyspace)".into());
+                return Err(
+                    "[cluster] needs storage.backend = \"tikv\" or \"hybrid\" (nodes share one TiKV keyspace)".into(),
+                );
             }
         }
         if let Some(replica) = &self.replica
             && !(replica.follow.starts_with("http://") || replica.follow.starts_with("https://"))
         {
-            return Err(format!("replica.follow must be an http:// or https:// URL, not {:?}", replica.follow));
+            return Err(format!(
+                "replica.follow must be an http:// or https:// URL, not {:?}",
+                replica.follow
+            ));
         }
         Ok(())
     }

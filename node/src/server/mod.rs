@@ -10,9 +10,9 @@ pub mod service;
 mod status;
 
 use auth::Auth;
-use engine::Engine;
 use axum::routing::get;
 use config::NodeConfig;
+use engine::Engine;
 use rustorium_proto::v1::store_server::StoreServer;
 use std::future::Future;
 use std::net::SocketAddr;

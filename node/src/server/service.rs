@@ -4,8 +4,8 @@
 use super::auth::{Access, Auth};
 use super::engine::Engine;
 use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
-use rustorium_core::tree::PageId;
 use crate::store::{BatchOp, KeyMode, RootRecord, Store, SyncMode};
+use rustorium_core::tree::PageId;
 use rustorium_proto::v1;
 use rustorium_proto::v1::store_server::Store as StoreRpc;
 use rustorium_proto::{fr_to_bytes, proof_to_proto};
@@ -85,7 +85,11 @@ impl StoreRpc for StoreService {
             return cluster.put(request).await.map(Response::new);
         }
         let request = request.into_inner();
-        let written = self.engine.writable()?.write_with_proof(&request.key, &request.value).await?;
+        let written = self
+            .engine
+            .writable()?
+            .write_with_proof(&request.key, &request.value)
+            .await?;
         Ok(Response::new(v1::PutResponse {
             root: fr_to_bytes(&written.root),
             version: written.version,
@@ -311,7 +315,11 @@ impl StoreRpc for StoreService {
             writes_total: sum(&|s| s.metrics().writes_total.get()),
             write_batches_total: sum(&|s| s.metrics().batch_ops.get_sample_count()),
             reads_total: sum(&|s| s.metrics().reads_total.get()),
-            versions_retained: if oldest > 0 || version > 0 { version - oldest + 1 } else { 1 },
+            versions_retained: if oldest > 0 || version > 0 {
+                version - oldest + 1
+            } else {
+                1
+            },
             oldest_retained_version: oldest,
             disk_bytes: sum(&|s| s.metrics().disk_usage.get().max(0) as u64),
             backend: first.backend_name().into(),
@@ -412,10 +420,15 @@ impl StoreRpc for StoreService {
     async fn get_pages(&self, request: Request<v1::GetPagesRequest>) -> Result<Response<v1::GetPagesResponse>, Status> {
         self.auth.check(&request, Access::Read)?;
         let request = request.into_inner();
-        let ids = parse_each(&request.ids, MAX_PAGES_PER_CALL, "page id", |b| PageId::from_key(b).ok())?;
+        let ids = parse_each(&request.ids, MAX_PAGES_PER_CALL, "page id", |b| {
+            PageId::from_key(b).ok()
+        })?;
         let pages = self.store()?.pages_at(request.version, ids).await?;
         Ok(Response::new(v1::GetPagesResponse {
-            pages: pages.iter().map(|p| p.as_ref().map(|p| p.encode()).unwrap_or_default()).collect(),
+            pages: pages
+                .iter()
+                .map(|p| p.as_ref().map(|p| p.encode()).unwrap_or_default())
+                .collect(),
         }))
     }
 
@@ -429,9 +442,15 @@ impl StoreRpc for StoreService {
             let key: [u8; 32] = b.try_into().ok()?;
             rustorium_core::field::fr_from_le_bytes(&key).ok().map(|_| key)
         })?;
-        let entries = self.store()?.entries_at(request.version, keys.into_iter().collect()).await?;
+        let entries = self
+            .store()?
+            .entries_at(request.version, keys.into_iter().collect())
+            .await?;
         Ok(Response::new(v1::GetEntriesResponse {
-            entries: entries.into_iter().map(|(key, value)| v1::ScanResponse { key, value }).collect(),
+            entries: entries
+                .into_iter()
+                .map(|(key, value)| v1::ScanResponse { key, value })
+                .collect(),
         }))
     }
 }

@@ -78,7 +78,9 @@ impl<S: PageSource> Side<'_, S> {
         for chunk in wanted.chunks(MAX_PAGES_PER_CALL) {
             let pages = self.source.pages(chunk.to_vec()).await?;
             if pages.len() != chunk.len() {
-                return Err(StoreError::Corrupt("a page source answered the wrong number of pages".into()));
+                return Err(StoreError::Corrupt(
+                    "a page source answered the wrong number of pages".into(),
+                ));
             }
             self.fetched += pages.iter().filter(|p| p.is_some()).count() as u64;
             self.pages.extend(chunk.iter().copied().zip(pages));
@@ -157,7 +159,9 @@ pub async fn diff_trees<F: PageSource, T: PageSource>(
                 continue;
             }
             if depth + 1 >= usize::from(max_levels) {
-                return Err(StoreError::Corrupt(format!("trees differ below max_levels at depth {depth}")));
+                return Err(StoreError::Corrupt(format!(
+                    "trees differ below max_levels at depth {depth}"
+                )));
             }
             let [mine_left, mine_right] = from_side.children(mine, depth, &path)?;
             let [theirs_left, theirs_right] = to_side.children(theirs, depth, &path)?;

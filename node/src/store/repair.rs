@@ -11,9 +11,9 @@
 //! are checked: that is what reads and proofs use.
 
 use crate::store::backend::{Backend, Table, WriteBatch};
+use crate::store::diff::{PageSource, StorePages};
 use crate::store::error::{Result, StoreError};
 use crate::store::keys::versioned;
-use crate::store::diff::{PageSource, StorePages};
 use crate::store::pages::VersionedPages;
 use crate::store::{Shared, Store};
 use rustorium_core::Fr;
@@ -100,7 +100,12 @@ async fn repair_from<B: Backend, P: PageSource>(target: &Arc<Shared<B>>, source:
         let local_ids = ids.clone();
         let local: Vec<Option<(u64, Page)>> = tokio::task::spawn_blocking(move || {
             let (_, reader) = shared.snapshot()?;
-            Ok::<_, StoreError>(local_ids.iter().map(|id| load(&shared, &reader, head.version, *id)).collect())
+            Ok::<_, StoreError>(
+                local_ids
+                    .iter()
+                    .map(|id| load(&shared, &reader, head.version, *id))
+                    .collect(),
+            )
         })
         .await
         .map_err(|_| StoreError::Closed)??;
@@ -109,7 +114,9 @@ async fn repair_from<B: Backend, P: PageSource>(target: &Arc<Shared<B>>, source:
             .zip(&local)
             .enumerate()
             .filter(|(_, ((d, p, expected), page))| {
-                !page.as_ref().is_some_and(|(_, page)| consistent(page, *d, p, *expected))
+                !page
+                    .as_ref()
+                    .is_some_and(|(_, page)| consistent(page, *d, p, *expected))
             })
             .map(|(i, _)| i)
             .collect();

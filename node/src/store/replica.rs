@@ -368,7 +368,10 @@ async fn diff_resync<S: ReplicationSource, B: Backend>(primary: &S, local: &Stor
             version: local_version,
         },
         local_root,
-        &SourcePages { source: primary, version },
+        &SourcePages {
+            source: primary,
+            version,
+        },
         root,
         local.max_levels(),
     )

@@ -449,7 +449,14 @@ impl<B: Backend> ShardedStore<B> {
         let deleted = shard.store.delete(key).await?;
         drop(guard);
         let global = self
-            .globalize(prefix, shard.generation, deleted.version, key_field, None, &deleted.proof)
+            .globalize(
+                prefix,
+                shard.generation,
+                deleted.version,
+                key_field,
+                None,
+                &deleted.proof,
+            )
             .await?;
         match global {
             Some(global) => Ok((global, deleted.existed)),
