@@ -237,6 +237,36 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
         assert_eq!(rustorium_proto::fr_from_bytes(&root.root).unwrap(), tree.root());
     }
 
+    // WatchRoots streams the global root as it changes.
+    let mut watch = survivors[1]
+        .client()
+        .await
+        .watch_roots(v1::WatchRootsRequest { from_version: None })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(rustorium_proto::fr_from_bytes(&first.root).unwrap(), tree.root());
+    let mut client = survivors[0].client().await;
+    let put = client
+        .put(v1::PutRequest {
+            key: b"watched".to_vec(),
+            value: b"w".to_vec(),
+            want_proof: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let next = watch.message().await.unwrap().unwrap();
+    assert_eq!((next.root, next.version), (put.root, first.version + 1));
+    let history = survivors[1]
+        .client()
+        .await
+        .watch_roots(v1::WatchRootsRequest { from_version: Some(0) })
+        .await
+        .unwrap_err();
+    assert_eq!(history.code(), tonic::Code::FailedPrecondition);
+
     // A node that comes back under the same id joins again and takes
     // shards only as placement gives them; writes keep working.
     let dir = tempfile::tempdir().unwrap();

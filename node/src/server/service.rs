@@ -233,6 +233,17 @@ impl StoreRpc for StoreService {
         request: Request<v1::WatchRootsRequest>,
     ) -> Result<Response<Self::WatchRootsStream>, Status> {
         self.auth.check(&request, Access::Read)?;
+        if let Engine::Cluster(cluster) = &self.engine {
+            if request.get_ref().from_version.is_some() {
+                return Err(Status::failed_precondition(
+                    "in cluster mode roots stream from now on: history is kept per shard",
+                ));
+            }
+            return Ok(Response::new(watch_cluster_roots(
+                cluster.clone(),
+                self.stopping.clone(),
+            )));
+        }
         let store = self.store()?;
         // Subscribe before reading the log, so no version falls between the two.
         let mut live = store.subscribe_roots();
@@ -493,6 +504,50 @@ fn replicated(batch: &crate::store::feed::CommittedBatch, head: u64) -> v1::Repl
             .collect(),
         primary_version: head.max(batch.record.version),
     }
+}
+
+/// How often a cluster node looks for a new global root to stream.
+const CLUSTER_ROOT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The global root of a cluster each time it changes (its version is the
+/// sum of the shard versions; `op_count` is not tracked across shards).
+fn watch_cluster_roots(
+    cluster: std::sync::Arc<crate::cluster::ClusterNode>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> BoxStream<v1::RootEvent> {
+    async_stream(move |tx| async move {
+        let stop = shutdown_signal(stopping);
+        tokio::pin!(stop);
+        let mut last = None;
+        loop {
+            match cluster.root().await {
+                Ok((root, version)) if last != Some(version) => {
+                    last = Some(version);
+                    let event = v1::RootEvent {
+                        version,
+                        root: fr_to_bytes(&root),
+                        timestamp_unix_nanos: nanos(SystemTime::now()),
+                        op_count: 0,
+                    };
+                    if tx.send(Ok(event)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    let _ = tx.send(Err(Status::from(error))).await;
+                    return;
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(CLUSTER_ROOT_POLL) => {}
+                () = &mut stop => {
+                    let _ = tx.send(Err(Status::unavailable("server is shutting down; reconnect"))).await;
+                    return;
+                }
+            }
+        }
+    })
 }
 
 /// Resolves once the server starts shutting down; a service without a
