@@ -8,6 +8,7 @@ if ! command -v chromium >/dev/null; then
   apt-get update && apt-get install -y chromium chromium-driver
 fi
 cargo build --locked -p rustorium-node --bin rustorium-node
+cargo build --locked -p rustorium-tikv-test-server --bin tikv-test-server
 "$here/build.sh"
 cd "$here"
 node --test tests/

@@ -4,6 +4,7 @@ import './style.css';
 import { Charts } from './charts.js';
 import { MetricsSampler } from './metrics.js';
 import { drawProof } from './proof-view.js';
+import { renderPlacement } from './placement.js';
 import { connect, verify, circomInputs, keyBits, keyDecimal } from './client.js';
 
 const $ = (id) => document.getElementById(id);
@@ -24,6 +25,7 @@ async function loadInfo() {
     'sync mode': info.sync_mode,
     compression: info.compression ? 'on' : 'off',
     encryption: info.encryption ? 'on' : 'off',
+    role: info.role,
     shards: info.shards,
     'key mode': info.key_mode,
     'max levels': info.max_levels,
@@ -40,6 +42,7 @@ async function loadInfo() {
       return pair;
     }),
   );
+  renderPlacement($('placement'), info);
   return info;
 }
 
@@ -138,7 +141,16 @@ async function main() {
   $('connection').className = 'pill ok';
   const root = await state.client.root();
   onRoot({ version: root.version, root: root.root, opCount: 0 });
-  state.client.watchRoots(onRoot);
+  if (info.role === 'cluster') {
+    // A cluster's global root has no gap-free version stream (its version
+    // is the sum of the shards'): poll the verified root instead.
+    setInterval(async () => {
+      const next = await state.client.root().catch(() => null);
+      if (next) onRoot({ version: next.version, root: next.root, opCount: null });
+    }, 1000);
+  } else {
+    state.client.watchRoots(onRoot);
+  }
 
   const charts = new Charts($('chart-grid'));
   const sampler = new MetricsSampler('./metrics');
@@ -152,6 +164,8 @@ async function main() {
   };
   await tick();
   setInterval(tick, 1000);
+  // Placement moves (leases, replica lag): refresh the node panel too.
+  setInterval(() => loadInfo().catch(() => {}), 2000);
 
   $('kv-form').addEventListener('submit', (e) => {
     e.preventDefault();

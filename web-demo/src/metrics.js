@@ -18,14 +18,24 @@ export function parsePrometheus(text) {
   return series;
 }
 
+// A cluster node reports each shard's series (label shard="…"): counters
+// and gauges add up, histograms add up bucket by bucket.
 function scalar(series, name) {
-  return series[name]?.[0]?.value ?? 0;
+  return (series[name] ?? []).reduce((sum, s) => sum + s.value, 0);
+}
+
+function mean(series, name) {
+  const samples = series[name] ?? [];
+  return samples.length ? scalar(series, name) / samples.length : 0;
 }
 
 function buckets(series, name) {
-  return (series[`${name}_bucket`] ?? [])
-    .map((s) => ({ le: s.labels.le === '+Inf' ? Infinity : Number(s.labels.le), count: s.value }))
-    .sort((a, b) => a.le - b.le);
+  const byBound = new Map();
+  for (const s of series[`${name}_bucket`] ?? []) {
+    const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+    byBound.set(le, (byBound.get(le) ?? 0) + s.value);
+  }
+  return [...byBound].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le);
 }
 
 /** The q-quantile of the observations between two bucket snapshots. */
@@ -68,8 +78,8 @@ export class MetricsSampler {
         ]),
       ),
       disk: scalar(series, 'rustorium_store_disk_bytes'),
-      compression: scalar(series, 'rustorium_store_compression_ratio'),
-      cacheHit: scalar(series, 'rustorium_store_cache_hit_ratio'),
+      compression: mean(series, 'rustorium_store_compression_ratio'),
+      cacheHit: mean(series, 'rustorium_store_cache_hit_ratio'),
     };
     const before = this.previous;
     this.previous = snapshot;

@@ -266,6 +266,38 @@ impl ClusterNode {
         self.max_levels
     }
 
+    /// `/metrics`: every shard store's metrics labelled `shard="depth-index"`
+    /// (one family per name), then the cluster's own.
+    pub fn render_metrics(&self) -> String {
+        use prometheus::proto::{LabelPair, MetricFamily};
+        let mut families: BTreeMap<String, MetricFamily> = BTreeMap::new();
+        for (prefix, store) in &self.stores {
+            store.refresh_metrics();
+            for mut family in store.metrics().registry.gather() {
+                for metric in family.mut_metric() {
+                    let mut labels = metric.take_label();
+                    let mut shard = LabelPair::default();
+                    shard.set_name("shard".into());
+                    shard.set_value(shard_name(*prefix));
+                    labels.push(shard);
+                    metric.set_label(labels);
+                }
+                match families.entry(family.name().to_owned()) {
+                    std::collections::btree_map::Entry::Vacant(entry) => {
+                        entry.insert(family);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut entry) => {
+                        let metrics = family.take_metric();
+                        entry.get_mut().mut_metric().extend(metrics);
+                    }
+                }
+            }
+        }
+        let mut all: Vec<MetricFamily> = families.into_values().collect();
+        all.extend(self.metrics.registry.gather());
+        prometheus::TextEncoder::new().encode_to_string(&all).unwrap_or_default()
+    }
+
     /// Every shard's store, in prefix order.
     pub fn stores(&self) -> Vec<Store> {
         self.stores.values().cloned().collect()

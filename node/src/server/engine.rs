@@ -76,7 +76,7 @@ impl Engine {
     /// Prometheus text for `/metrics`.
     pub fn render_metrics(&self) -> String {
         match self {
-            Self::Cluster(cluster) => cluster.metrics().render(),
+            Self::Cluster(cluster) => cluster.render_metrics(),
             other => {
                 let store = other.local().expect("not a cluster");
                 store.refresh_metrics();
