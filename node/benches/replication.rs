@@ -1,9 +1,13 @@
 //! Replication lag: a primary takes batches from 4 writers as fast as it
 //! can while one replica (each batch verified by its root) follows; lag is
-//! sampled every 10 ms. Redb, SyncMode::Async on both.
+//! sampled every 10 ms. Redb, SyncMode::Async on both. Twice: the replica
+//! pulling in process, then over gRPC (the primary served on loopback, the
+//! replica on its `Replicate` stream).
 //!
 //! `cargo bench -p rustorium-node --bench replication` (`RUSTORIUM_BENCH_KEYS`, default 40 000)
 
+use rustorium_node::cluster::follow::RemotePrimary;
+use rustorium_node::server::config::NodeConfig;
 use rustorium_node::store::replica::Replica;
 use rustorium_node::store::{BatchOp, StorageConfig, Store, SyncMode};
 use std::time::{Duration, Instant};
@@ -22,12 +26,38 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40_000);
+    for over_grpc in [false, true] {
+        println!(
+            "replica {}:",
+            if over_grpc {
+                "over gRPC (loopback)"
+            } else {
+                "in process"
+            }
+        );
+        run(keys, over_grpc).await;
+    }
+}
+
+async fn run(keys: usize, over_grpc: bool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let primary = Store::open(config(&dir.path().join("primary"), 1 << 20)).expect("primary");
-    let replica = Replica::follow(
-        primary.clone(),
-        Store::open(config(&dir.path().join("replica"), 0)).expect("replica"),
-    );
+    let local = Store::open(config(&dir.path().join("replica"), 0)).expect("replica");
+    let replica = if over_grpc {
+        let node = NodeConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            ..NodeConfig::default()
+        };
+        let bound = rustorium_node::server::bind(&node).await.expect("bind");
+        let url = format!("http://{}", bound.addr);
+        let served = primary.clone();
+        tokio::spawn(async move {
+            let _ = rustorium_node::server::serve(bound, served, &node, std::future::pending()).await;
+        });
+        Replica::follow(RemotePrimary::new(&url, None, 64 << 20).expect("url"), local)
+    } else {
+        Replica::follow(primary.clone(), local)
+    };
     let started = Instant::now();
     let writers: Vec<_> = (0..4usize)
         .map(|w| {

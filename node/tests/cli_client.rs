@@ -589,6 +589,20 @@ impl Store for Liar {
     async fn stats(&self, _: Request<v1::StatsRequest>) -> Result<Response<v1::StatsResponse>, Status> {
         Err(Status::unimplemented("liar"))
     }
+
+    type ReplicateStream = Stream<v1::ReplicatedBatch>;
+
+    async fn replicate(&self, _: Request<v1::ReplicateRequest>) -> Result<Response<Self::ReplicateStream>, Status> {
+        Err(Status::unimplemented("liar"))
+    }
+
+    async fn get_pages(&self, _: Request<v1::GetPagesRequest>) -> Result<Response<v1::GetPagesResponse>, Status> {
+        Err(Status::unimplemented("liar"))
+    }
+
+    async fn get_entries(&self, _: Request<v1::GetEntriesRequest>) -> Result<Response<v1::GetEntriesResponse>, Status> {
+        Err(Status::unimplemented("liar"))
+    }
 }
 
 #[test]

@@ -312,7 +312,7 @@ async fn geographic_placement_moves_shards_to_the_region_their_writes_come_from(
         put_until_acknowledged(&[&eu], 0, &key, &value).await;
         acknowledged.insert(key, value);
         i += 1;
-        if i % 20 == 0 {
+        if i.is_multiple_of(20) {
             let status = cluster_status(&eu).await.unwrap();
             if status.shards.iter().all(|s| s.owner == "eu-1") {
                 break status;

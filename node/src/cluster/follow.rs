@@ -7,7 +7,7 @@ use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
 use crate::store::error::{Result, StoreError};
 use crate::store::feed::{CommittedBatch, FeedGap};
 use crate::store::keys::RootRecord;
-use crate::store::replica::ReplicationSource;
+use crate::store::replica::{ReplicationSource, Snapshot};
 use rustorium_core::Fr;
 use rustorium_core::tree::{KeyPath, Node, Page, PageId};
 use rustorium_proto::v1;
@@ -206,7 +206,7 @@ impl ReplicationSource for RemotePrimary {
         Ok(Ok(batches))
     }
 
-    async fn snapshot(&self) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64, Fr)> {
+    async fn snapshot(&self) -> Result<Snapshot> {
         loop {
             let (root, before) = self.root().await?;
             let mut entries = Vec::new();

@@ -295,7 +295,9 @@ impl ClusterNode {
         }
         let mut all: Vec<MetricFamily> = families.into_values().collect();
         all.extend(self.metrics.registry.gather());
-        prometheus::TextEncoder::new().encode_to_string(&all).unwrap_or_default()
+        prometheus::TextEncoder::new()
+            .encode_to_string(&all)
+            .unwrap_or_default()
     }
 
     /// Every shard's store, in prefix order.

@@ -141,6 +141,24 @@ mod tests {
     }
 
     #[test]
+    fn cluster_and_replica_sections() {
+        let cluster = "[storage]\nbackend = \"tikv\"\n[cluster]\nnode_id = \"a\"\nadvertise = \"http://a:7070\"\nshard_count = 8\nplacement_strategy = \"geographic\"\nlease_ttl = 2000\n";
+        let config = NodeConfig::from_toml(cluster).unwrap();
+        config.check().unwrap();
+        let section = config.cluster.as_ref().unwrap();
+        assert_eq!(section.shard_bits(), Ok(3));
+        assert_eq!(section.lease_ttl, std::time::Duration::from_secs(2));
+        let on_redb = NodeConfig::from_toml(&cluster.replace("tikv", "redb")).unwrap();
+        assert!(on_redb.check().unwrap_err().contains("tikv or hybrid"));
+        let both = NodeConfig::from_toml(&format!("{cluster}[replica]\nfollow = \"http://p:1\"\n")).unwrap();
+        assert!(both.check().unwrap_err().contains("not both"));
+        let odd = NodeConfig::from_toml(&cluster.replace("shard_count = 8", "shard_count = 6")).unwrap();
+        assert!(odd.check().unwrap_err().contains("power of two"));
+        let replica = NodeConfig::from_toml("[replica]\nfollow = \"primary:7070\"\n").unwrap();
+        assert!(replica.check().unwrap_err().contains("http://"));
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let error = NodeConfig::from_toml("[storage]\nsync_mod = \"full\"\n").unwrap_err();
         assert!(error.contains("sync_mod"), "{error}");

@@ -11,7 +11,7 @@
 //! stopped matching, resyncs: it rewrites its live keys to the primary's at
 //! one version and checks the root again.
 
-use crate::store::backend::Backend;
+use crate::store::backend::{Backend, KeyValue};
 use crate::store::diff::{PageSource, StorePages, diff_trees};
 use crate::store::error::{Result, StoreError};
 use crate::store::feed::{CommittedBatch, FeedGap};
@@ -32,6 +32,9 @@ const POLL: Duration = Duration::from_millis(5);
 /// How long a replica waits before calling an unreachable primary again.
 const RECONNECT: Duration = Duration::from_millis(200);
 
+/// Every live entry at one version, with that version and its root.
+pub type Snapshot = (Vec<KeyValue>, u64, Fr);
+
 /// Where a replica gets the primary's batches from.
 pub trait ReplicationSource: Send + Sync + 'static {
     /// The primary's current version, as last learned.
@@ -43,7 +46,7 @@ pub trait ReplicationSource: Send + Sync + 'static {
         version: u64,
     ) -> impl Future<Output = Result<std::result::Result<Vec<Arc<CommittedBatch>>, FeedGap>>> + Send;
     /// Every live key and value at one version, with that version and root.
-    fn snapshot(&self) -> impl Future<Output = Result<(Vec<(Vec<u8>, Vec<u8>)>, u64, Fr)>> + Send;
+    fn snapshot(&self) -> impl Future<Output = Result<Snapshot>> + Send;
     /// The primary's current version and root node (where a Merkle diff
     /// starts).
     fn root_node(&self) -> impl Future<Output = Result<(u64, Node)>> + Send;
@@ -79,7 +82,7 @@ impl<P: Backend> ReplicationSource for Store<P> {
         Ok(Store::batches_since(self, version))
     }
 
-    async fn snapshot(&self) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64, Fr)> {
+    async fn snapshot(&self) -> Result<Snapshot> {
         // Scan, and retry if a commit slipped in meanwhile.
         loop {
             let (_, before, _) = self.root();

@@ -3,7 +3,7 @@
 //! clock, which every node reads the same.
 
 use super::{TikvBackend, is_conflict, options};
-use crate::store::backend::{BackendError, Table};
+use crate::store::backend::{BackendError, KeyValue, Table};
 use tikv_client::BoundRange;
 
 /// Records one `records` call returns at most; a cluster has a few per
@@ -23,7 +23,7 @@ impl TikvBackend {
     }
 
     /// Every record whose key starts with `prefix`, at a fresh snapshot.
-    pub fn records(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BackendError> {
+    pub fn records(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, BackendError> {
         let start = self.key(Table::Meta, prefix);
         let mut end = start.clone();
         end.push(0xFF);
