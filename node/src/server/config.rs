@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(section.shard_bits(), Ok(3));
         assert_eq!(section.lease_ttl, std::time::Duration::from_secs(2));
         let on_redb = NodeConfig::from_toml(&cluster.replace("tikv", "redb")).unwrap();
-        assert!(on_redb.check().unwrap_err().contains("tikv or hybrid"));
+        assert!(on_redb.check().unwrap_err().contains("storage.backend"));
         let both = NodeConfig::from_toml(&format!("{cluster}[replica]\nfollow = \"http://p:1\"\n")).unwrap();
         assert!(both.check().unwrap_err().contains("not both"));
         let odd = NodeConfig::from_toml(&cluster.replace("shard_count = 8", "shard_count = 6")).unwrap();
