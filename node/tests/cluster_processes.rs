@@ -97,16 +97,23 @@ async fn put_until_acknowledged(via: &[&Node], first: usize, key: &[u8], value: 
     }
 }
 
-/// One counter from the node's `/metrics`.
-async fn metric(node: &Node, name: &str) -> u64 {
+/// The body of an HTTP GET on the node.
+async fn http_get(node: &Node, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut socket = tokio::net::TcpStream::connect(node.addr).await.unwrap();
-    socket
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
     let mut text = String::new();
     socket.read_to_string(&mut text).await.unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "GET {path}: {text}");
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+/// One counter from the node's `/metrics`.
+async fn metric(node: &Node, name: &str) -> u64 {
+    let text = http_get(node, "/metrics").await;
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
@@ -336,6 +343,14 @@ async fn geographic_placement_moves_shards_to_the_region_their_writes_come_from(
             .iter()
             .any(|s| s.writes_by_region.get("eu").is_some_and(|n| *n > 0)),
         "the owners measured where writes come from: {moved:?}"
+    );
+    // The PD rules now pin every shard's leaders to eu.
+    let rules: serde_json::Value = serde_json::from_str(&http_get(&eu, "/api/placement-rules").await).unwrap();
+    let rules = rules[0]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), SHARDS);
+    assert!(
+        rules.iter().all(|r| r["label_constraints"][0]["values"][0] == "eu"),
+        "{rules:?}"
     );
     // Nothing was lost on the way, and us-1 still serves reads with proofs.
     let mut client = us.client().await;

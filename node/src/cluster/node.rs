@@ -149,6 +149,8 @@ impl ClusterMetrics {
 
 pub struct ClusterNode {
     config: ClusterConfig,
+    /// The TiKV namespace the shards' namespaces hang under.
+    namespace: String,
     sharded: ShardedStore<AnyBackend>,
     stores: BTreeMap<Prefix, Store>,
     registry: Registry,
@@ -225,6 +227,7 @@ impl ClusterNode {
         let stores = sharded.cut().into_iter().zip(sharded.stores()).collect();
         Ok(Arc::new(Self {
             max_levels: sharded.max_levels(),
+            namespace: storage.tikv.namespace.clone(),
             config,
             sharded,
             stores,
@@ -781,6 +784,19 @@ impl ClusterNode {
                 }
             })
             .collect()
+    }
+
+    /// The PD placement rules that keep each owned shard's TiKV leaders in
+    /// its owner's region (`pd-ctl config placement-rules rule-bundle save`).
+    pub fn placement_rules(&self) -> serde_json::Value {
+        let shards: Vec<(String, String)> = self
+            .stores
+            .keys()
+            .zip(self.placement())
+            .filter(|(_, p)| !p.owner_region.is_empty())
+            .map(|(prefix, p)| (shard_namespace(&self.namespace, *prefix, 0), p.owner_region))
+            .collect();
+        crate::cluster::placement::placement_rules(&shards)
     }
 
     /// Live members, as of the keeper's last round.

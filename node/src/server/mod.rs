@@ -132,6 +132,17 @@ pub async fn serve(
             }
         }),
     );
+    if let Engine::Cluster(cluster) = &engine {
+        // The PD rules that pin each shard's leaders to its owner's region.
+        let cluster = cluster.clone();
+        router = router.route(
+            "/api/placement-rules",
+            get(move || {
+                let cluster = cluster.clone();
+                async move { axum::Json(cluster.placement_rules()) }
+            }),
+        );
+    }
     router = router.route(
         "/api/info",
         get(move || {
