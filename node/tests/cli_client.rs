@@ -603,6 +603,10 @@ impl Store for Liar {
     async fn get_entries(&self, _: Request<v1::GetEntriesRequest>) -> Result<Response<v1::GetEntriesResponse>, Status> {
         Err(Status::unimplemented("liar"))
     }
+
+    async fn ack_replica(&self, _: Request<v1::AckReplicaRequest>) -> Result<Response<v1::AckReplicaResponse>, Status> {
+        Err(Status::unimplemented("liar"))
+    }
 }
 
 #[test]

@@ -294,3 +294,111 @@ fn damage_deepest_page(db: &std::path::Path) {
     batch.put(Table::Pages, row, record);
     backend.commit(batch, true).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_replication_factor_2_a_write_waits_for_a_verified_replica() {
+    let (primary_dir, replica_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = Node::start(
+        primary_dir.path(),
+        &[
+            "--replication-feed-ops",
+            "10000",
+            "--replication-factor",
+            "2",
+            "--replication-ack-timeout-ms",
+            "1500",
+        ],
+    );
+    let mut client = primary.client().await;
+    // No replica yet: the write commits here but is not acknowledged.
+    let alone = client
+        .put(v1::PutRequest {
+            key: b"k0".to_vec(),
+            value: b"v0".to_vec(),
+            want_proof: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(alone.code(), tonic::Code::DeadlineExceeded, "{alone:?}");
+    assert!(alone.message().contains("verified by 0 of the 1 replica"), "{alone:?}");
+    let committed = client
+        .get(v1::GetRequest {
+            key: b"k0".to_vec(),
+            at_version: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(committed.found, "committed on the primary all the same");
+
+    let proxy = Proxy::start(primary.addr).await;
+    let replica = Node::start(
+        replica_dir.path(),
+        &["--follow", &proxy.url, "--replica-id", "replica-1"],
+    );
+    // With the replica verifying, writes are answered, each once the
+    // replica reported its version (so a read there sees it at once).
+    let mut replica_client = replica.client().await;
+    for i in 1..20 {
+        let key = format!("k{i}");
+        let put = client
+            .put(v1::PutRequest {
+                key: key.clone().into_bytes(),
+                value: b"v".to_vec(),
+                want_proof: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let read = replica_client
+            .get(v1::GetRequest {
+                key: key.into_bytes(),
+                at_version: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            read.found && read.version >= put.version,
+            "the replica verified it before the answer"
+        );
+    }
+    let stats = client.stats(v1::StatsRequest {}).await.unwrap().into_inner();
+    assert_eq!(stats.replication_factor, 2);
+    assert_eq!(stats.replicas.len(), 1);
+    assert_eq!(stats.replicas[0].replica_id, "replica-1");
+    assert_eq!(stats.replicas[0].mirrors, stats.version);
+
+    // The replica cut off: writes are refused acknowledgement again.
+    proxy.cut();
+    let cut = client
+        .put(v1::PutRequest {
+            key: b"late".to_vec(),
+            value: b"v".to_vec(),
+            want_proof: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(cut.code(), tonic::Code::DeadlineExceeded, "{cut:?}");
+    proxy.restore();
+    client
+        .put(v1::PutRequest {
+            key: b"back".to_vec(),
+            value: b"v".to_vec(),
+            want_proof: false,
+        })
+        .await
+        .expect("acknowledged once the replica is back");
+    // A replica claiming a root the primary never had is refused.
+    let forged = client
+        .ack_replica(v1::AckReplicaRequest {
+            replica_id: "forger".into(),
+            mirrors: 1,
+            root: vec![7; 32],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), tonic::Code::FailedPrecondition, "{forged:?}");
+    replica.stop();
+    primary.stop();
+}

@@ -43,6 +43,7 @@ fn descriptor_set_has_the_store_service() {
             ("Replicate", false, true),
             ("GetPages", false, false),
             ("GetEntries", false, false),
+            ("AckReplica", false, false),
         ]
     );
     let get = store.method.iter().find(|m| m.name() == "Get").unwrap();

@@ -146,6 +146,15 @@ struct ServeArgs {
     /// Keep the ops of this many recent writes for replicas to stream.
     #[arg(long, env = "RUSTORIUM_REPLICATION_FEED_OPS")]
     replication_feed_ops: Option<usize>,
+    /// Copies a write waits for, this node included (replicas must report them verified).
+    #[arg(long, env = "RUSTORIUM_REPLICATION_FACTOR")]
+    replication_factor: Option<u32>,
+    /// How long a write waits for its replicas, in milliseconds.
+    #[arg(long, env = "RUSTORIUM_REPLICATION_ACK_TIMEOUT_MS")]
+    replication_ack_timeout_ms: Option<u64>,
+    /// The name a replica reports its progress under (default: its listen address).
+    #[arg(long, env = "RUSTORIUM_REPLICA_ID")]
+    replica_id: Option<String>,
 }
 
 fn parse_placement(s: &str) -> Result<PlacementStrategy, String> {
@@ -255,6 +264,12 @@ fn node_config(args: &ServeArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.replication_feed_ops {
         config.storage.replication_feed_ops = v;
     }
+    if let Some(v) = args.replication_factor {
+        config.replication.factor = v;
+    }
+    if let Some(v) = args.replication_ack_timeout_ms {
+        config.replication.ack_timeout_ms = v;
+    }
     let clustered = args.cluster_node_id.is_some()
         || args.cluster_advertise.is_some()
         || args.cluster_region.is_some()
@@ -290,6 +305,7 @@ fn node_config(args: &ServeArgs) -> anyhow::Result<NodeConfig> {
         config.replica = Some(ReplicaConfig {
             follow: url.clone(),
             token: args.follow_token.clone(),
+            id: args.replica_id.clone(),
         });
     }
     config.check().map_err(anyhow::Error::msg)?;
@@ -366,7 +382,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (Engine::Cluster(node), role)
     } else if let Some(replica) = &config.replica {
         let store = open_store(storage)?;
-        let primary = RemotePrimary::new(&replica.follow, replica.token.clone(), config.limits.max_message_bytes)?;
+        let id = replica
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{}", bound.addr));
+        let primary = RemotePrimary::new(&replica.follow, replica.token.clone(), config.limits.max_message_bytes)?
+            .acknowledging_as(id);
         let role = format!("read-only replica of {}", replica.follow);
         let node = ReplicaNode {
             replica: Replica::follow(primary, store),

@@ -37,6 +37,8 @@ pub struct RemotePrimary {
     stream: tokio::sync::Mutex<Option<OpenStream>>,
     head: AtomicU64,
     token: Option<String>,
+    /// The name acknowledgements go under; `None` sends none.
+    replica_id: Option<String>,
 }
 
 impl std::fmt::Debug for RemotePrimary {
@@ -72,7 +74,15 @@ impl RemotePrimary {
             stream: tokio::sync::Mutex::new(None),
             head: AtomicU64::new(0),
             token,
+            replica_id: None,
         })
+    }
+
+    /// Reports each verified version to the primary under `id`, so writes
+    /// there can wait for this replica (`[replication] factor`).
+    pub fn acknowledging_as(mut self, id: impl Into<String>) -> Self {
+        self.replica_id = Some(id.into());
+        self
     }
 
     pub fn url(&self) -> &str {
@@ -144,6 +154,27 @@ impl RemotePrimary {
 }
 
 impl ReplicationSource for RemotePrimary {
+    async fn acknowledge(&self, version: u64, root: Fr) -> bool {
+        let Some(id) = &self.replica_id else { return true };
+        let mut client = self.client.clone();
+        let ack = v1::AckReplicaRequest {
+            replica_id: id.clone(),
+            mirrors: version,
+            root: rustorium_proto::fr_to_bytes(&root),
+        };
+        match client.ack_replica(self.request(ack)).await {
+            Ok(answer) => {
+                self.head
+                    .fetch_max(answer.into_inner().primary_version, Ordering::SeqCst);
+                true
+            }
+            Err(status) => {
+                tracing::debug!(%status, version, "the primary did not take an acknowledgement");
+                false
+            }
+        }
+    }
+
     async fn head(&self) -> Result<u64> {
         Ok(self.head.load(Ordering::SeqCst))
     }

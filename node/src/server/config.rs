@@ -22,6 +22,31 @@ pub struct NodeConfig {
     pub cluster: Option<crate::cluster::ClusterConfig>,
     /// Set to run as a read-only replica of another node.
     pub replica: Option<ReplicaConfig>,
+    /// How many verified copies a write on this node waits for.
+    pub replication: ReplicationConfig,
+}
+
+/// `[replication]` on a primary: the seed's `replication_factor` for
+/// Redb nodes with replicas (`[replica]` nodes following this one).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// Copies a write needs before it is answered, this node counting as
+    /// one: 1 answers at once (async replication); 2 waits for one replica
+    /// to report it verified the write's version; and so on.
+    pub factor: u32,
+    /// How long a write waits for its replicas; after that it fails with
+    /// DEADLINE_EXCEEDED (it is committed here all the same).
+    pub ack_timeout_ms: u64,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            factor: 1,
+            ack_timeout_ms: 10_000,
+        }
+    }
 }
 
 /// `[replica]`: follow another node's committed batches (its
@@ -34,6 +59,10 @@ pub struct ReplicaConfig {
     /// Bearer token for a primary that protects reads.
     #[serde(default)]
     pub token: Option<String>,
+    /// The name this replica reports its progress under (default: its
+    /// listen address).
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -92,6 +121,7 @@ impl Default for NodeConfig {
             log_format: LogFormat::Text,
             cluster: None,
             replica: None,
+            replication: ReplicationConfig::default(),
         }
     }
 }
@@ -116,6 +146,19 @@ impl NodeConfig {
                     "[cluster] needs storage.backend = \"tikv\" or \"hybrid\" (nodes share one TiKV keyspace)".into(),
                 );
             }
+        }
+        if self.replication.factor == 0 {
+            return Err("replication.factor counts this node too: at least 1".into());
+        }
+        if self.replication.factor > 1 && (self.cluster.is_some() || self.replica.is_some()) {
+            return Err(
+                "replication.factor applies to a single node with replicas (a cluster's TiKV replicates itself)".into(),
+            );
+        }
+        if self.replication.factor > 1 && self.storage.replication_feed_ops == 0 {
+            return Err(
+                "replication.factor > 1 needs storage.replication_feed_ops > 0 (replicas stream the feed)".into(),
+            );
         }
         if let Some(replica) = &self.replica
             && !(replica.follow.starts_with("http://") || replica.follow.starts_with("https://"))

@@ -2,6 +2,7 @@
 //! gRPC health checking, server reflection, Prometheus text at `/metrics` and
 //! the dashboard's static files at `/`, all on one port.
 
+pub mod acks;
 pub mod auth;
 pub mod config;
 pub mod engine;
@@ -96,7 +97,11 @@ pub async fn serve(
             engine.clone(),
             Auth::new(config.auth.token.clone(), config.auth.protect_reads),
         )
-        .with_shutdown(stopping),
+        .with_shutdown(stopping)
+        .with_replication(
+            config.replication.factor,
+            Duration::from_millis(config.replication.ack_timeout_ms),
+        ),
     )
     .max_decoding_message_size(limits.max_message_bytes)
     .max_encoding_message_size(limits.max_message_bytes);

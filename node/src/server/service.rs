@@ -1,6 +1,7 @@
 //! The `rustorium.v1.Store` gRPC service over an embedded store, a
 //! read-only replica of another node, or one node of a cluster.
 
+use super::acks::ReplicaAcks;
 use super::auth::{Access, Auth};
 use super::engine::Engine;
 use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
@@ -21,6 +22,10 @@ pub const MAX_SCAN_LIMIT: u32 = 100_000;
 pub struct StoreService {
     engine: Engine,
     auth: Auth,
+    /// What replicas reported, and how many verified copies writes wait for.
+    acks: std::sync::Arc<ReplicaAcks>,
+    replication_factor: u32,
+    ack_timeout: std::time::Duration,
     started: Instant,
     /// Turns true when the server shuts down; ends WatchRoots streams, which
     /// would otherwise hold graceful shutdown open forever.
@@ -32,9 +37,34 @@ impl StoreService {
         Self {
             engine: engine.into(),
             auth,
+            acks: std::sync::Arc::default(),
+            replication_factor: 1,
+            ack_timeout: std::time::Duration::from_secs(10),
             started: Instant::now(),
             stopping: tokio::sync::watch::channel(false).1,
         }
+    }
+
+    /// Writes wait until `factor - 1` replicas verified their version.
+    pub fn with_replication(mut self, factor: u32, ack_timeout: std::time::Duration) -> Self {
+        self.replication_factor = factor.max(1);
+        self.ack_timeout = ack_timeout;
+        self
+    }
+
+    /// Waits for the replicas a committed `version` needs.
+    async fn replicated(&self, version: u64) -> Result<(), Status> {
+        let needed = self.replication_factor as usize - 1;
+        if needed == 0 {
+            return Ok(());
+        }
+        self.acks.wait(version, needed, self.ack_timeout).await.map_err(|verified| {
+            Status::deadline_exceeded(format!(
+                "committed at version {version} on this node, but verified by {verified} of the {needed} replica(s) \
+                 the replication factor {} needs within {:?}",
+                self.replication_factor, self.ack_timeout
+            ))
+        })
     }
 
     /// Ends every WatchRoots stream (UNAVAILABLE) once `stopping` turns true.
@@ -90,6 +120,7 @@ impl StoreRpc for StoreService {
             .writable()?
             .write_with_proof(&request.key, &request.value)
             .await?;
+        self.replicated(written.version).await?;
         Ok(Response::new(v1::PutResponse {
             root: fr_to_bytes(&written.root),
             version: written.version,
@@ -118,6 +149,7 @@ impl StoreRpc for StoreService {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let result = store.write_batch(&ops, request.want_proofs).await?;
+        self.replicated(result.version).await?;
         Ok(Response::new(v1::PutBatchResponse {
             root: fr_to_bytes(&result.root),
             version: result.version,
@@ -157,6 +189,7 @@ impl StoreRpc for StoreService {
             return cluster.delete(request).await.map(Response::new);
         }
         let deleted = self.engine.writable()?.delete(&request.into_inner().key).await?;
+        self.replicated(deleted.version).await?;
         Ok(Response::new(v1::DeleteResponse {
             root: fr_to_bytes(&deleted.root),
             version: deleted.version,
@@ -364,6 +397,17 @@ impl StoreRpc for StoreService {
             .collect(),
             cluster: self.engine.cluster_status(),
             replica: self.engine.replica_status(),
+            replicas: self
+                .acks
+                .all()
+                .into_iter()
+                .map(|ack| v1::ReplicaAck {
+                    replica_id: ack.replica_id,
+                    mirrors: ack.mirrors,
+                    age_ms: ack.age.as_millis() as u64,
+                })
+                .collect(),
+            replication_factor: self.replication_factor,
         }))
     }
 
@@ -440,6 +484,42 @@ impl StoreRpc for StoreService {
                 .iter()
                 .map(|p| p.as_ref().map(|p| p.encode()).unwrap_or_default())
                 .collect(),
+        }))
+    }
+
+    async fn ack_replica(
+        &self,
+        request: Request<v1::AckReplicaRequest>,
+    ) -> Result<Response<v1::AckReplicaResponse>, Status> {
+        self.auth.check(&request, Access::Read)?;
+        let request = request.into_inner();
+        if request.replica_id.is_empty() || request.replica_id.len() > 256 {
+            return Err(Status::invalid_argument("replica_id must be 1 to 256 bytes"));
+        }
+        let root = rustorium_proto::fr_from_bytes(&request.root)
+            .map_err(|e| Status::invalid_argument(format!("root: {e}")))?;
+        let store = self.store()?;
+        let record = store
+            .roots(request.mirrors..=request.mirrors, 1)
+            .await?
+            .pop()
+            .ok_or_else(|| Status::out_of_range(format!("version {} is not retained here", request.mirrors)))?;
+        if record.root.hash() != root {
+            tracing::error!(
+                replica = request.replica_id,
+                version = request.mirrors,
+                "a replica reports a root this node never had"
+            );
+            return Err(Status::failed_precondition(format!(
+                "replica {} reports root {root} at version {}, but this node's root there is {}",
+                request.replica_id,
+                request.mirrors,
+                record.root.hash()
+            )));
+        }
+        self.acks.record(&request.replica_id, request.mirrors);
+        Ok(Response::new(v1::AckReplicaResponse {
+            primary_version: store.root().1,
         }))
     }
 

@@ -29,6 +29,9 @@ use std::time::Duration;
 const RESYNC_BATCH: usize = 4096;
 /// How often an idle replica looks for new batches.
 const POLL: Duration = Duration::from_millis(5);
+/// How often a replica repeats its acknowledgement while idle (a primary
+/// forgets replicas it has not heard from in a minute).
+const ACK_REFRESH: Duration = Duration::from_secs(10);
 /// How long a replica waits before calling an unreachable primary again.
 const RECONNECT: Duration = Duration::from_millis(200);
 
@@ -58,6 +61,13 @@ pub trait ReplicationSource: Send + Sync + 'static {
         version: u64,
         leaf_keys: BTreeSet<[u8; 32]>,
     ) -> impl Future<Output = Result<Vec<(Vec<u8>, Vec<u8>)>>> + Send;
+    /// Tells the primary this replica verified `version` (its root is
+    /// `root`); whether the primary took it. In process, the primary reads
+    /// the replica's status instead.
+    fn acknowledge(&self, version: u64, root: Fr) -> impl Future<Output = bool> + Send {
+        let _ = (version, root);
+        async { true }
+    }
 }
 
 /// A source's pages at one version, for a diff walk or a repair.
@@ -238,7 +248,16 @@ async fn follow<S: ReplicationSource, B: Backend>(primary: S, local: Store<B>, p
         (0, Ok(Ok(_))) => Some(0),
         _ => None,
     };
+    // The last version the primary took an acknowledgement of, and when.
+    let mut acknowledged: Option<(u64, std::time::Instant)> = None;
     while !progress.stopped.load(Ordering::SeqCst) {
+        if let Some(version) = mirrors
+            && acknowledged.is_none_or(|(v, at)| v != version || at.elapsed() > ACK_REFRESH)
+        {
+            if primary.acknowledge(version, local.root().0).await {
+                acknowledged = Some((version, std::time::Instant::now()));
+            }
+        }
         if progress.paused.load(Ordering::SeqCst) {
             if let (Some(mirrors), Ok(head)) = (mirrors, primary.head().await) {
                 progress.set_lag(&local, head.saturating_sub(mirrors));
