@@ -253,10 +253,9 @@ async fn follow<S: ReplicationSource, B: Backend>(primary: S, local: Store<B>, p
     while !progress.stopped.load(Ordering::SeqCst) {
         if let Some(version) = mirrors
             && acknowledged.is_none_or(|(v, at)| v != version || at.elapsed() > ACK_REFRESH)
+            && primary.acknowledge(version, local.root().0).await
         {
-            if primary.acknowledge(version, local.root().0).await {
-                acknowledged = Some((version, std::time::Instant::now()));
-            }
+            acknowledged = Some((version, std::time::Instant::now()));
         }
         if progress.paused.load(Ordering::SeqCst) {
             if let (Some(mirrors), Ok(head)) = (mirrors, primary.head().await) {
