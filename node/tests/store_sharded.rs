@@ -238,3 +238,75 @@ async fn a_split_under_load_loses_nothing() {
     );
     whole.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_shards_split_and_small_siblings_merge_by_policy() {
+    use rustorium_core::tree::shard::Prefix;
+    use rustorium_node::store::autoshard::{Observations, Reshard, ReshardPolicy};
+    let dir = tempfile::tempdir().unwrap();
+    let sharded = ShardedStore::open(&config(dir.path()), 0).unwrap();
+    let whole = Store::open(config(&dir.path().join("whole"))).unwrap();
+    let policy = ReshardPolicy {
+        split_above_keys: Some(600),
+        merge_below_keys: Some(200),
+        ..ReshardPolicy::default()
+    };
+    let observed = Observations::default();
+    let ops: Vec<BatchOp> = (0..1000)
+        .map(|i| BatchOp::Put {
+            key: format!("key-{i}").into_bytes(),
+            value: b"v".to_vec(),
+        })
+        .collect();
+    sharded.write_batch(&ops).await.unwrap();
+    whole.write_batch(&ops, false).await.unwrap();
+    let before = sharded.root().await.unwrap().0;
+    // 1000 keys in one shard: split; about 500 in each half: stable.
+    assert_eq!(
+        sharded.rebalance(&policy, &observed).await.unwrap(),
+        [Reshard::Split(Prefix::ROOT)]
+    );
+    assert_eq!(sharded.shard_count(), 2);
+    assert!(sharded.rebalance(&policy, &observed).await.unwrap().is_empty());
+    assert_eq!(sharded.root().await.unwrap().0, before, "no root moved");
+    // Most keys deleted: the two halves are small and merge back.
+    let deletes: Vec<BatchOp> = (0..900)
+        .map(|i| BatchOp::Delete {
+            key: format!("key-{i}").into_bytes(),
+        })
+        .collect();
+    sharded.write_batch(&deletes).await.unwrap();
+    whole.write_batch(&deletes, false).await.unwrap();
+    assert_eq!(
+        sharded.rebalance(&policy, &observed).await.unwrap(),
+        [Reshard::Merged(Prefix::ROOT)]
+    );
+    assert_eq!(sharded.shard_count(), 1);
+    same_as(&sharded, &whole, (0..1000).map(|i| format!("key-{i}").into_bytes())).await;
+
+    // A hot shard (writes per second) splits too.
+    let hot = ReshardPolicy {
+        split_above_writes_per_sec: Some(1.0),
+        max_depth: 1,
+        ..ReshardPolicy::default()
+    };
+    let observed = Observations::default();
+    assert!(
+        sharded.rebalance(&hot, &observed).await.unwrap().is_empty(),
+        "no rate on the first look"
+    );
+    for i in 0..50 {
+        sharded.write(format!("hot-{i}").as_bytes(), b"h").await.unwrap();
+    }
+    assert_eq!(
+        sharded.rebalance(&hot, &observed).await.unwrap(),
+        [Reshard::Split(Prefix::ROOT)]
+    );
+    for i in 0..50 {
+        sharded.write(format!("hot-{i}").as_bytes(), b"i").await.unwrap();
+    }
+    assert!(
+        sharded.rebalance(&hot, &observed).await.unwrap().is_empty(),
+        "max_depth holds"
+    );
+}

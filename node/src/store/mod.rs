@@ -5,6 +5,7 @@
 //! backend snapshot and walk the tree of the version they read. Every version
 //! is a root-log entry; the last `retained_versions` stay provable.
 
+pub mod autoshard;
 pub mod backend;
 pub mod codec;
 mod committer;
