@@ -4,7 +4,8 @@
 //! killed mid-stream its shards move to the survivors (epochs raised,
 //! the old owner fenced) with no acknowledged write lost. At the end the
 //! global root equals the root of a tree built from every acknowledged
-//! write, computed here by core.
+//! write, computed here by core. One node runs the hybrid backend (a Redb
+//! cache over TiKV).
 
 mod common;
 
@@ -24,9 +25,12 @@ fn start_node(dir: &std::path::Path, pd: &str, id: &str, region: &str) -> Node {
 
 fn start_node_with(dir: &std::path::Path, pd: &str, id: &str, region: &str, extra: &[&str]) -> Node {
     let shards = SHARDS.to_string();
+    // n2 keeps a local Redb cache over TiKV (the hybrid backend): caches
+    // must follow the other nodes' commits too.
+    let backend = if id == "n2" { "hybrid" } else { "tikv" };
     let mut args = vec![
         "--backend",
-        "tikv",
+        backend,
         "--pd-endpoints",
         pd,
         "--cluster-node-id",

@@ -211,9 +211,9 @@ impl ClusterNode {
                 "a cluster shares one TiKV keyspace: set storage.backend to tikv or hybrid".into(),
             ));
         }
-        let mut records = storage.tikv.clone();
-        records.namespace = format!("{}/cluster", storage.tikv.namespace);
-        let registry = Registry::new(TikvBackend::connect(records).map_err(StoreError::from)?);
+        // One TiKV client for the cluster records and every shard.
+        let connection = TikvBackend::connect(storage.tikv.clone()).map_err(StoreError::from)?;
+        let registry = Registry::new(connection.in_namespace(&format!("{}/cluster", storage.tikv.namespace)));
         let base = storage.clone();
         let node_id = config.node_id.clone();
         let open_shard: crate::store::sharded::OpenShard<AnyBackend> = Box::new(move |prefix, generation| {
@@ -221,7 +221,7 @@ impl ClusterNode {
             // Local files (the hybrid cache) are per node; rows are shared.
             shard.path = base.path.join(format!("{node_id}-shard-{}", shard_name(prefix)));
             shard.tikv.namespace = shard_namespace(&base.tikv.namespace, prefix, generation);
-            Store::open(shard)
+            Store::open_with(AnyBackend::open_on(&shard, &connection)?, shard)
         });
         let sharded = ShardedStore::open_cut(open_shard, None, None, bits)?;
         let stores = sharded.cut().into_iter().zip(sharded.stores()).collect();

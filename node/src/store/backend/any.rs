@@ -29,6 +29,17 @@ impl AnyBackend {
             )?),
         })
     }
+
+    /// The same, sharing `connection`'s TiKV client (its namespace taken
+    /// from the config) for the tikv and hybrid backends.
+    pub fn open_on(config: &StorageConfig, connection: &TikvBackend) -> Result<Self, BackendError> {
+        let remote = || connection.in_namespace(&config.tikv.namespace);
+        Ok(match config.backend {
+            BackendKind::Redb => Self::Redb(RedbBackend::open(&config.path)?),
+            BackendKind::Tikv => Self::Tikv(remote()),
+            BackendKind::Hybrid => Self::Hybrid(HybridBackend::open(remote(), &config.path)?),
+        })
+    }
 }
 
 /// The reader of whichever backend is in use.

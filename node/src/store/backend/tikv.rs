@@ -86,10 +86,17 @@ impl Default for TikvConfig {
 /// How long a timestamp is reused for reads (see `recent_timestamp`).
 const RECENT_TIMESTAMP_LIFETIME: Duration = Duration::from_secs(1);
 
-struct Inner {
+/// One client and the runtime it runs on, shared by every backend opened
+/// from it (`TikvBackend::in_namespace`): a node with many shards keeps one
+/// set of PD and TiKV connections.
+struct Connection {
     /// Always `Some` until dropped.
     runtime: Option<Runtime>,
     client: TransactionClient,
+}
+
+struct Inner {
+    connection: Arc<Connection>,
     config: TikvConfig,
     prefix: Vec<u8>,
     recent: std::sync::Mutex<RecentTimestamp>,
@@ -109,7 +116,7 @@ pub struct TikvBackend {
     inner: Arc<Inner>,
 }
 
-impl Drop for Inner {
+impl Drop for Connection {
     fn drop(&mut self) {
         // The last handle may go away inside async code, where a runtime
         // may not block on its own shutdown.
@@ -121,8 +128,21 @@ impl Drop for Inner {
 
 impl Inner {
     fn runtime(&self) -> &Runtime {
-        self.runtime.as_ref().expect("the runtime lives as long as the backend")
+        self.connection
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the backend")
     }
+
+    fn client(&self) -> &TransactionClient {
+        &self.connection.client
+    }
+}
+
+fn key_prefix(namespace: &str) -> Vec<u8> {
+    let mut prefix = namespace.as_bytes().to_vec();
+    prefix.push(b'/');
+    prefix
 }
 
 impl std::fmt::Debug for TikvBackend {
@@ -230,17 +250,33 @@ impl TikvBackend {
                 });
             }
         };
-        let mut prefix = config.namespace.as_bytes().to_vec();
-        prefix.push(b'/');
         Ok(Self {
             inner: Arc::new(Inner {
-                runtime: Some(runtime),
-                client,
+                connection: Arc::new(Connection {
+                    runtime: Some(runtime),
+                    client,
+                }),
+                prefix: key_prefix(&config.namespace),
                 config,
-                prefix,
                 recent: std::sync::Mutex::new(RecentTimestamp::default()),
             }),
         })
+    }
+
+    /// Another store's rows (under `namespace`) over this backend's
+    /// connection.
+    pub fn in_namespace(&self, namespace: &str) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                connection: self.inner.connection.clone(),
+                config: TikvConfig {
+                    namespace: namespace.to_owned(),
+                    ..self.inner.config.clone()
+                },
+                prefix: key_prefix(namespace),
+                recent: std::sync::Mutex::new(RecentTimestamp::default()),
+            }),
+        }
     }
 
     pub fn config(&self) -> &TikvConfig {
@@ -303,7 +339,7 @@ impl TikvBackend {
     /// A fresh timestamp from PD, remembered for `reader`.
     fn timestamp(&self) -> Result<Timestamp, BackendError> {
         let commits_before = self.recent().commits;
-        let client = self.inner.client.clone();
+        let client = self.inner.client().clone();
         let ts = self.retrying("get a timestamp from PD", || {
             let client = client.clone();
             async move { client.current_timestamp().await }
@@ -348,7 +384,7 @@ impl TikvBackend {
         // Nothing is prewritten before the commit call: a timeout up to
         // there certainly left nothing behind, and is retried.
         let timed_out = || CommitFailure::NotCommitted(format!("no answer within {limit:?} before prewrite"));
-        let mut txn = tokio::time::timeout(limit, self.inner.client.begin_with_options(options()))
+        let mut txn = tokio::time::timeout(limit, self.inner.client().begin_with_options(options()))
             .await
             .map_err(|_| timed_out())?
             .map_err(CommitFailure::BeforePrewrite)?;
@@ -406,7 +442,7 @@ impl TikvBackend {
     /// landed, by reading the root record at a fresh timestamp.
     fn resolve_outcome(&self, version: u64, record: &[u8]) -> Result<bool, BackendError> {
         let key = self.key(Table::Roots, &version.to_be_bytes());
-        let client = self.inner.client.clone();
+        let client = self.inner.client().clone();
         let config = &self.inner.config;
         self.block_on(async {
             let deadline = tokio::time::Instant::now() + config.resolve_timeout;
@@ -591,7 +627,7 @@ impl TikvReader {
     }
 
     fn snapshot(&self, ts: &Timestamp) -> tikv_client::Snapshot {
-        self.backend.inner.client.snapshot(ts.clone(), options())
+        self.backend.inner.client().snapshot(ts.clone(), options())
     }
 
     fn strip(&self, key: Key) -> Vec<u8> {

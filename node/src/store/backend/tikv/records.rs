@@ -14,7 +14,7 @@ impl TikvBackend {
     /// PD's clock, in milliseconds (the physical part of a fresh TSO
     /// timestamp): lease expiry is judged on it, never on a node's own clock.
     pub fn clock_millis(&self) -> Result<u64, BackendError> {
-        let client = self.inner.client.clone();
+        let client = self.inner.client().clone();
         let ts = self.retrying("read PD's clock", || {
             let client = client.clone();
             async move { client.current_timestamp().await }
@@ -29,7 +29,7 @@ impl TikvBackend {
         end.push(0xFF);
         end.extend_from_slice(&[0xFF; 8]);
         let strip = self.table_prefix_len();
-        let client = self.inner.client.clone();
+        let client = self.inner.client().clone();
         let rows = self.retrying("read cluster records", || {
             let client = client.clone();
             let range = BoundRange::from(start.clone()..end.clone());
@@ -57,7 +57,7 @@ impl TikvBackend {
     /// never win one it lost.
     pub fn swap_record(&self, key: &[u8], expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, BackendError> {
         let key = self.key(Table::Meta, key);
-        let client = self.inner.client.clone();
+        let client = self.inner.client().clone();
         self.retrying("swap a cluster record", || {
             let (client, key) = (client.clone(), key.clone());
             async move {
