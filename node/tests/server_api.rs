@@ -195,11 +195,34 @@ async fn every_rpc_answers_with_proofs_that_verify() {
         rows,
         vec![(b"a".to_vec(), b"3".to_vec()), (b"beta".to_vec(), b"two".to_vec()),]
     );
+    // A scan at a retained version sees that version ("b" was deleted at 4).
+    let mut old = c
+        .scan(v1::ScanRequest {
+            at_version: Some(3),
+            ..v1::ScanRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut keys_at_3 = Vec::new();
+    while let Some(row) = old.message().await.unwrap() {
+        keys_at_3.push(row.key);
+    }
+    assert!(keys_at_3.contains(&b"b".to_vec()), "{keys_at_3:?}");
+    let future = c
+        .scan(v1::ScanRequest {
+            at_version: Some(999),
+            ..v1::ScanRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(future.code(), Code::OutOfRange);
     let mut ranged = c
         .scan(v1::ScanRequest {
             start: b"b".to_vec(),
             end: Vec::new(),
             limit: 1,
+            at_version: None,
         })
         .await
         .unwrap()
@@ -364,6 +387,7 @@ async fn bad_input_gets_the_right_status_and_changes_nothing() {
             start: b"b".to_vec(),
             end: b"a".to_vec(),
             limit: 0,
+            at_version: None,
         })
         .await,
         Code::InvalidArgument,

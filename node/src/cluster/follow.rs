@@ -184,11 +184,21 @@ impl ReplicationSource for RemotePrimary {
         if open.as_ref().is_none_or(|o| o.after != version) {
             *open = None;
             let mut client = self.client.clone();
-            let stream = client
+            let stream = match client
                 .replicate(self.request(v1::ReplicateRequest { after_version: version }))
                 .await
-                .map_err(|s| unreachable_primary(&self.url, &s))?
-                .into_inner();
+            {
+                Ok(stream) => stream.into_inner(),
+                // Past the feed, or past the primary's head (a primary that
+                // lost its last versions): either way, resync.
+                Err(status) if status.code() == tonic::Code::OutOfRange => {
+                    return Ok(Err(FeedGap {
+                        asked: version,
+                        oldest: 0,
+                    }));
+                }
+                Err(status) => return Err(unreachable_primary(&self.url, &status)),
+            };
             *open = Some(OpenStream { after: version, stream });
         }
         let Some(current) = open.as_mut() else {
@@ -238,35 +248,32 @@ impl ReplicationSource for RemotePrimary {
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {
+        // Every page at one version, however long the copy takes (while it
+        // stays retained), so a busy primary cannot keep it from finishing.
+        let (root, version) = self.root().await?;
+        let mut entries = Vec::new();
+        let mut start = Vec::new();
         loop {
-            let (root, before) = self.root().await?;
-            let mut entries = Vec::new();
-            let mut start = Vec::new();
-            loop {
-                let mut client = self.client.clone();
-                let mut stream = client
-                    .scan(self.request(v1::ScanRequest {
-                        start: start.clone(),
-                        end: Vec::new(),
-                        limit: SCAN_PAGE,
-                    }))
-                    .await
-                    .map_err(|s| unreachable_primary(&self.url, &s))?
-                    .into_inner();
-                let mut rows = 0;
-                while let Some(row) = stream.message().await.map_err(|s| unreachable_primary(&self.url, &s))? {
-                    rows += 1;
-                    start = row.key.clone();
-                    start.push(0);
-                    entries.push((row.key, row.value));
-                }
-                if rows < SCAN_PAGE {
-                    break;
-                }
+            let mut client = self.client.clone();
+            let mut stream = client
+                .scan(self.request(v1::ScanRequest {
+                    start: start.clone(),
+                    end: Vec::new(),
+                    limit: SCAN_PAGE,
+                    at_version: Some(version),
+                }))
+                .await
+                .map_err(|s| unreachable_primary(&self.url, &s))?
+                .into_inner();
+            let mut rows = 0;
+            while let Some(row) = stream.message().await.map_err(|s| unreachable_primary(&self.url, &s))? {
+                rows += 1;
+                start = row.key.clone();
+                start.push(0);
+                entries.push((row.key, row.value));
             }
-            let (_, after) = self.root().await?;
-            if before == after {
-                return Ok((entries, after, root));
+            if rows < SCAN_PAGE {
+                return Ok((entries, version, root));
             }
         }
     }
@@ -318,19 +325,37 @@ impl ReplicationSource for RemotePrimary {
     }
 
     async fn entries(&self, version: u64, leaf_keys: BTreeSet<[u8; 32]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let keys: Vec<[u8; 32]> = leaf_keys.into_iter().collect();
+        let mut missing = leaf_keys;
         let mut entries = Vec::new();
-        for chunk in keys.chunks(MAX_ENTRIES_PER_CALL) {
+        while !missing.is_empty() {
+            let ask: Vec<[u8; 32]> = missing.iter().take(MAX_ENTRIES_PER_CALL).copied().collect();
             let mut client = self.client.clone();
             let answer = client
                 .get_entries(self.request(v1::GetEntriesRequest {
                     version,
-                    leaf_keys: chunk.iter().map(|k| k.to_vec()).collect(),
+                    leaf_keys: ask.iter().map(|k| k.to_vec()).collect(),
                 }))
                 .await
                 .map_err(|s| unreachable_primary(&self.url, &s))?
                 .into_inner();
-            entries.extend(answer.entries.into_iter().map(|e| (e.key, e.value)));
+            if answer.leaf_keys.len() != answer.entries.len() {
+                return Err(StoreError::Corrupt(
+                    "the primary's entries and leaf keys differ in number".into(),
+                ));
+            }
+            // An answer may stop at the message limit: ask again for the
+            // rest. One with nothing new means the primary lacks them (the
+            // caller finds them missing and says so).
+            let before = missing.len();
+            for (leaf, entry) in answer.leaf_keys.iter().zip(answer.entries) {
+                if let Ok(leaf) = <[u8; 32]>::try_from(leaf.as_slice()) {
+                    missing.remove(&leaf);
+                }
+                entries.push((entry.key, entry.value));
+            }
+            if missing.len() == before {
+                break;
+            }
         }
         Ok(entries)
     }

@@ -160,6 +160,8 @@ pub struct ClusterNode {
     forwarder: Forwarder,
     metrics: ClusterMetrics,
     max_levels: u16,
+    /// Set by `leave`: the keeper takes nothing more.
+    leaving: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -237,6 +239,7 @@ impl ClusterNode {
             meters: Mutex::default(),
             forwarder: Forwarder::new(forward_timeout, max_message_bytes),
             metrics: ClusterMetrics::new(),
+            leaving: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -349,6 +352,9 @@ impl ClusterNode {
 
     /// One keeper round: heartbeat, placement, leases.
     pub async fn tick(&self) -> Result<(), RegistryError> {
+        if self.leaving.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         let started = Instant::now();
         let ttl = self.config.lease_ttl;
         let registry = self.registry.clone();
@@ -407,7 +413,8 @@ impl ClusterNode {
                     let Some(local) = local else {
                         // A lease of ours this process never claimed (a
                         // restart within the TTL): claim it before writing.
-                        self.take(*prefix, &held.lease.epoch, started).await;
+                        let left = Duration::from_millis(held.lease.expires_ms.saturating_sub(now_ms));
+                        self.take(*prefix, held.lease.epoch, started, left).await;
                         continue;
                     };
                     let move_away = wanted.is_some_and(|w| w != me)
@@ -417,7 +424,7 @@ impl ClusterNode {
                     if move_away {
                         self.disown(*prefix);
                         let (registry, p, h) = (self.registry.clone(), *prefix, held.clone());
-                        if blocking(move || registry.release(p, &h)).await? {
+                        if blocking(move || registry.release(p, &h, now_ms)).await? {
                             released_one = true;
                             self.metrics.leases_released_total.inc();
                             tracing::info!(shard = shard_name(*prefix), to = ?wanted, "released a shard to placement");
@@ -459,13 +466,20 @@ impl ClusterNode {
                     if live || !(wanted == Some(me) || abandoned) {
                         continue;
                     }
+                    // The shard's latest root record says which epoch wrote last.
+                    let store = &self.stores[prefix];
+                    if let Err(error) = store.refresh_head().await {
+                        tracing::warn!(shard = shard_name(*prefix), %error, "cannot read the shard's head; not taking it");
+                        continue;
+                    }
+                    let floor = store.head_epoch();
                     let (registry, p, me_now) = (self.registry.clone(), *prefix, self.me(now_ms));
                     let current = held.clone();
                     let acquired =
-                        blocking(move || registry.acquire(p, current.as_ref(), &me_now, now_ms, ttl)).await?;
+                        blocking(move || registry.acquire(p, current.as_ref(), &me_now, now_ms, ttl, floor)).await?;
                     if let Some(lease) = acquired {
                         self.metrics.leases_acquired_total.inc();
-                        self.take(*prefix, &lease.epoch, started).await;
+                        self.take(*prefix, lease.epoch, started, ttl).await;
                         // The keeper's picture of the lease is stale now.
                         leases.remove(prefix);
                     }
@@ -485,17 +499,19 @@ impl ClusterNode {
     }
 
     /// Fences the shard under `epoch` and starts writing it.
-    async fn take(&self, prefix: Prefix, epoch: &u64, started: Instant) {
+    /// Fences the shard under `epoch` and starts writing it, until the
+    /// lease (`left` of it as of `started`) may run out.
+    async fn take(&self, prefix: Prefix, epoch: u64, started: Instant, left: Duration) {
         let store = &self.stores[&prefix];
-        match store.claim(*epoch).await {
+        match store.claim(epoch).await {
             Ok(version) => {
                 let ttl = self.config.lease_ttl;
                 let now = Instant::now();
                 let previous = self.owned().insert(
                     prefix,
                     Owned {
-                        epoch: *epoch,
-                        valid_until: started + ttl - ttl / 10,
+                        epoch,
+                        valid_until: (started + left).checked_sub(ttl / 10).unwrap_or(started),
                         since: now,
                     },
                 );
@@ -585,9 +601,28 @@ impl ClusterNode {
         }
     }
 
+    /// Where a request's writes come from: a forwarding node's word for a
+    /// region of a live member, else this node's region (a client cannot
+    /// make up regions for placement to count).
+    fn origin<T>(&self, request: &Request<T>) -> Origin {
+        let mut origin = Origin::of(request, &self.config.region);
+        let known = is_forwarded(request)
+            && self
+                .view
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .members
+                .iter()
+                .any(|m| m.region == origin.region);
+        if !known {
+            origin.region = self.config.region.clone();
+        }
+        origin
+    }
+
     pub async fn put(&self, request: Request<v1::PutRequest>) -> Result<v1::PutResponse, Status> {
         let forwarded = is_forwarded(&request);
-        let origin = Origin::of(&request, &self.config.region);
+        let origin = self.origin(&request);
         let message = request.into_inner();
         let prefix = self.shard_of(&message.key)?;
         let response = self
@@ -610,7 +645,7 @@ impl ClusterNode {
 
     pub async fn delete(&self, request: Request<v1::DeleteRequest>) -> Result<v1::DeleteResponse, Status> {
         let forwarded = is_forwarded(&request);
-        let origin = Origin::of(&request, &self.config.region);
+        let origin = self.origin(&request);
         let message = request.into_inner();
         let prefix = self.shard_of(&message.key)?;
         self.route(
@@ -639,7 +674,7 @@ impl ClusterNode {
     /// within a shard, not across shards (as `ShardedStore::write_batch`).
     pub async fn put_batch(&self, request: Request<v1::PutBatchRequest>) -> Result<v1::PutBatchResponse, Status> {
         let forwarded = is_forwarded(&request);
-        let origin = Origin::of(&request, &self.config.region);
+        let origin = self.origin(&request);
         let message = request.into_inner();
         if message.want_proofs {
             return Err(Status::failed_precondition(
@@ -807,15 +842,16 @@ impl ClusterNode {
     /// Gives up every lease this node holds (a graceful stop), so other
     /// nodes take the shards at once instead of after the TTL.
     pub async fn leave(&self) {
+        // The keeper first, so it takes nothing back meanwhile.
+        self.leaving.store(true, std::sync::atomic::Ordering::SeqCst);
         let prefixes: Vec<Prefix> = self.owned().keys().copied().collect();
-        let registry = self.registry.clone();
         for prefix in prefixes {
             self.disown(prefix);
-            let (registry, me) = (registry.clone(), self.config.node_id.clone());
+            let (registry, me) = (self.registry.clone(), self.config.node_id.clone());
             let released = blocking(move || {
                 let leases = registry.leases()?;
                 match leases.get(&prefix) {
-                    Some(held) if held.lease.owner == me => registry.release(prefix, held),
+                    Some(held) if held.lease.owner == me => registry.release(prefix, held, registry.now_ms()?),
                     _ => Ok(false),
                 }
             })
@@ -823,6 +859,10 @@ impl ClusterNode {
             if let Err(error) = released {
                 tracing::warn!(shard = shard_name(prefix), %error, "could not release a lease on the way out");
             }
+        }
+        let (registry, me) = (self.registry.clone(), self.config.node_id.clone());
+        if let Err(error) = blocking(move || registry.forget(&me)).await {
+            tracing::warn!(%error, "could not remove this node's member record");
         }
     }
 }

@@ -128,9 +128,11 @@ impl Registry {
     pub fn members(&self, now_ms: u64) -> Result<Vec<Member>, RegistryError> {
         let mut members = Vec::new();
         for (key, bytes) in self.backend.records(MEMBER_PREFIX)? {
-            let member: Member = decode(&key, &bytes)?;
-            if member.expires_ms > now_ms {
-                members.push(member);
+            // One bad record must not stall every node's keeper.
+            match decode::<Member>(&key, &bytes) {
+                Ok(member) if member.expires_ms > now_ms => members.push(member),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "skipping a malformed member record"),
             }
         }
         members.sort_by(|a, b| a.id.cmp(&b.id));
@@ -141,25 +143,46 @@ impl Registry {
     pub fn leases(&self) -> Result<BTreeMap<Prefix, HeldLease>, RegistryError> {
         let mut leases = BTreeMap::new();
         for (key, bytes) in self.backend.records(LEASE_PREFIX)? {
-            let name = String::from_utf8_lossy(&key[LEASE_PREFIX.len()..]).into_owned();
-            let malformed = || RegistryError::Malformed {
-                key: String::from_utf8_lossy(&key).into_owned(),
-                error: "not a shard prefix".into(),
-            };
-            let (depth, index) = name.split_once('-').ok_or_else(malformed)?;
-            let prefix = Prefix {
-                depth: depth.parse().map_err(|_| malformed())?,
-                index: index.parse().map_err(|_| malformed())?,
-            };
-            let lease = decode(&key, &bytes)?;
-            leases.insert(prefix, HeldLease { lease, stored: bytes });
+            match Self::lease_record(&key, &bytes) {
+                Ok((prefix, lease)) => {
+                    leases.insert(prefix, HeldLease { lease, stored: bytes });
+                }
+                // Skipped, so one bad record does not stall every keeper;
+                // a swap against it fails until someone rewrites it.
+                Err(error) => tracing::warn!(%error, "skipping a malformed lease record"),
+            }
         }
         Ok(leases)
     }
 
+    fn lease_record(key: &[u8], bytes: &[u8]) -> Result<(Prefix, Lease), RegistryError> {
+        let name = String::from_utf8_lossy(&key[LEASE_PREFIX.len()..]).into_owned();
+        let malformed = || RegistryError::Malformed {
+            key: String::from_utf8_lossy(key).into_owned(),
+            error: "not a shard prefix".into(),
+        };
+        let (depth, index) = name.split_once('-').ok_or_else(malformed)?;
+        let prefix = Prefix {
+            depth: depth.parse().map_err(|_| malformed())?,
+            index: index.parse().map_err(|_| malformed())?,
+        };
+        Ok((prefix, decode(key, bytes)?))
+    }
+
+    /// Removes `id`'s member record (a node leaving on purpose).
+    pub fn forget(&self, id: &str) -> Result<bool, RegistryError> {
+        let key = member_key(id);
+        let current = self.backend.records(&key)?.into_iter().find(|(k, _)| *k == key);
+        match current {
+            Some((_, bytes)) => Ok(self.backend.swap_record(&key, Some(&bytes), None)?),
+            None => Ok(false),
+        }
+    }
+
     /// Takes `prefix` for `me` if its lease (`current`, as read) is absent,
     /// expired or released at `now_ms`: the epoch grows by one. `None` when
-    /// another node changed the lease first.
+    /// another node changed the lease first. `epoch_floor` is the highest
+    /// epoch in the shard's root log.
     pub fn acquire(
         &self,
         prefix: Prefix,
@@ -167,11 +190,14 @@ impl Registry {
         me: &Member,
         now_ms: u64,
         ttl: Duration,
+        epoch_floor: u64,
     ) -> Result<Option<Lease>, RegistryError> {
         let lease = Lease {
             owner: me.id.clone(),
             addr: me.addr.clone(),
-            epoch: current.map_or(0, |c| c.lease.epoch) + 1,
+            // Above the lease's epoch and the shard's root log's, so a new
+            // owner always fences the old one, even if the records were lost.
+            epoch: current.map_or(0, |c| c.lease.epoch).max(epoch_floor) + 1,
             expires_ms: now_ms + ttl.as_millis() as u64,
             load: current.map(|c| c.lease.load.clone()).unwrap_or_default(),
         };
@@ -205,11 +231,13 @@ impl Registry {
 
     /// Gives a held lease up at once (keeping its epoch), so the node
     /// placement prefers can take the shard without waiting for expiry.
-    pub fn release(&self, prefix: Prefix, current: &HeldLease) -> Result<bool, RegistryError> {
+    /// Its expiry becomes the release time: only placement's choice takes it
+    /// for the next two TTLs (after that, anyone).
+    pub fn release(&self, prefix: Prefix, current: &HeldLease, now_ms: u64) -> Result<bool, RegistryError> {
         let lease = Lease {
             owner: String::new(),
             addr: String::new(),
-            expires_ms: 0,
+            expires_ms: now_ms,
             ..current.lease.clone()
         };
         Ok(self

@@ -21,8 +21,11 @@ pub struct ReplicaAcks {
     changed: Notify,
 }
 
-/// Reports older than this do not count towards a write's replicas.
+/// Reports older than this do not count towards a write's replicas, and
+/// are dropped.
 const FORGET_AFTER: Duration = Duration::from_secs(60);
+/// Replicas tracked at once; a report from one more is refused.
+pub const MAX_REPLICAS: usize = 1024;
 
 impl ReplicaAcks {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Instant)>> {
@@ -30,13 +33,19 @@ impl ReplicaAcks {
     }
 
     /// Notes that `replica_id` verified `version` (versions only grow).
-    pub fn record(&self, replica_id: &str, version: u64) {
+    /// `Err(tracked)` when `MAX_REPLICAS` others reported within a minute.
+    pub fn record(&self, replica_id: &str, version: u64) -> Result<(), usize> {
         let mut latest = self.lock();
+        latest.retain(|_, (_, at)| at.elapsed() < FORGET_AFTER);
+        if latest.len() >= MAX_REPLICAS && !latest.contains_key(replica_id) {
+            return Err(latest.len());
+        }
         let entry = latest.entry(replica_id.to_owned()).or_insert((0, Instant::now()));
         entry.0 = entry.0.max(version);
         entry.1 = Instant::now();
         drop(latest);
         self.changed.notify_waiters();
+        Ok(())
     }
 
     /// Replicas that verified `version` or later, and reported recently.
@@ -86,17 +95,22 @@ mod tests {
     #[tokio::test]
     async fn writes_wait_for_enough_verified_replicas() {
         let acks = std::sync::Arc::new(ReplicaAcks::default());
-        acks.record("a", 5);
+        acks.record("a", 5).unwrap();
         assert_eq!(acks.wait(5, 1, Duration::from_millis(10)).await, Ok(()));
         assert_eq!(acks.wait(6, 1, Duration::from_millis(10)).await, Err(0));
         let waiting = tokio::spawn({
             let acks = acks.clone();
             async move { acks.wait(6, 2, Duration::from_secs(10)).await }
         });
-        acks.record("a", 6);
-        acks.record("b", 7);
+        acks.record("a", 6).unwrap();
+        acks.record("b", 7).unwrap();
         assert_eq!(waiting.await.unwrap(), Ok(()));
-        acks.record("a", 3);
+        acks.record("a", 3).unwrap();
         assert_eq!(acks.all()[0].mirrors, 6, "a report never moves a replica back");
+        for i in 0..MAX_REPLICAS - 2 {
+            acks.record(&format!("r{i}"), 1).unwrap();
+        }
+        assert_eq!(acks.record("one-too-many", 1), Err(MAX_REPLICAS));
+        acks.record("a", 8).expect("a known replica still reports");
     }
 }

@@ -98,6 +98,7 @@ pub async fn serve(
             Auth::new(config.auth.token.clone(), config.auth.protect_reads),
         )
         .with_shutdown(stopping)
+        .with_max_message_bytes(limits.max_message_bytes)
         .with_replication(
             config.replication.factor,
             Duration::from_millis(config.replication.ack_timeout_ms),

@@ -26,6 +26,8 @@ pub struct StoreService {
     acks: std::sync::Arc<ReplicaAcks>,
     replication_factor: u32,
     ack_timeout: std::time::Duration,
+    /// The server's message limit (GetEntries answers stay under it).
+    max_message_bytes: usize,
     started: Instant,
     /// Turns true when the server shuts down; ends WatchRoots streams, which
     /// would otherwise hold graceful shutdown open forever.
@@ -40,9 +42,16 @@ impl StoreService {
             acks: std::sync::Arc::default(),
             replication_factor: 1,
             ack_timeout: std::time::Duration::from_secs(10),
+            max_message_bytes: 4 << 20,
             started: Instant::now(),
             stopping: tokio::sync::watch::channel(false).1,
         }
+    }
+
+    /// Answers stay under `bytes` (the server's message limit).
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
     }
 
     /// Writes wait until `factor - 1` replicas verified their version.
@@ -252,8 +261,20 @@ impl StoreRpc for StoreService {
             return Err(Status::invalid_argument("scan end is before start"));
         }
         let rows = match &self.engine {
+            Engine::Cluster(_) if request.at_version.is_some() => {
+                return Err(Status::failed_precondition(
+                    "in cluster mode scans read the latest version: history is kept per shard",
+                ));
+            }
             Engine::Cluster(cluster) => cluster.scan(&request.start, end, limit as usize).await?,
-            _ => self.store()?.scan(&request.start, end, limit as usize).await?,
+            _ => match request.at_version {
+                Some(version) => {
+                    self.store()?
+                        .scan_at(&request.start, end, limit as usize, version)
+                        .await?
+                }
+                None => self.store()?.scan(&request.start, end, limit as usize).await?,
+            },
         };
         let stream = tokio_stream::iter(rows.into_iter().map(|(key, value)| Ok(v1::ScanResponse { key, value })));
         Ok(Response::new(Box::pin(stream)))
@@ -491,7 +512,8 @@ impl StoreRpc for StoreService {
         &self,
         request: Request<v1::AckReplicaRequest>,
     ) -> Result<Response<v1::AckReplicaResponse>, Status> {
-        self.auth.check(&request, Access::Read)?;
+        // An acknowledgement lets writes through: it takes what writes take.
+        self.auth.check(&request, Access::Write)?;
         let request = request.into_inner();
         if request.replica_id.is_empty() || request.replica_id.len() > 256 {
             return Err(Status::invalid_argument("replica_id must be 1 to 256 bytes"));
@@ -517,7 +539,9 @@ impl StoreRpc for StoreService {
                 record.root.hash()
             )));
         }
-        self.acks.record(&request.replica_id, request.mirrors);
+        self.acks
+            .record(&request.replica_id, request.mirrors)
+            .map_err(|known| Status::resource_exhausted(format!("this node already tracks {known} replicas")))?;
         Ok(Response::new(v1::AckReplicaResponse {
             primary_version: store.root().1,
         }))
@@ -533,11 +557,18 @@ impl StoreRpc for StoreService {
             let key: [u8; 32] = b.try_into().ok()?;
             rustorium_core::field::fr_from_le_bytes(&key).ok().map(|_| key)
         })?;
-        let entries = self
-            .store()?
-            .entries_at(request.version, keys.into_iter().collect())
+        // Half the message limit leaves room for framing; the caller asks
+        // again for the keys a full answer left out.
+        let store = self.store()?;
+        let entries = store
+            .entries_at(request.version, keys.into_iter().collect(), self.max_message_bytes / 2)
             .await?;
+        let leaf_keys = entries
+            .iter()
+            .map(|(key, _)| Ok(fr_to_bytes(&store.key_field(key)?)))
+            .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
         Ok(Response::new(v1::GetEntriesResponse {
+            leaf_keys,
             entries: entries
                 .into_iter()
                 .map(|(key, value)| v1::ScanResponse { key, value })

@@ -54,15 +54,16 @@ pub struct Observations {
 }
 
 impl Observations {
-    /// Writes per second since the last look at `prefix` (0 the first time).
-    fn rate(&self, prefix: Prefix, writes: u64) -> f64 {
+    /// Writes per second since the last look at `prefix`; `None` the first
+    /// time (a shard just made by a split or merge has no rate yet).
+    fn rate(&self, prefix: Prefix, writes: u64) -> Option<f64> {
         let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         let rate = match seen.get(&prefix) {
             Some((before, at)) if writes >= *before => {
-                (writes - before) as f64 / now.duration_since(*at).as_secs_f64().max(1e-3)
+                Some((writes - before) as f64 / now.duration_since(*at).as_secs_f64().max(1e-3))
             }
-            _ => 0.0,
+            _ => None,
         };
         seen.insert(prefix, (writes, now));
         rate
@@ -73,7 +74,7 @@ impl<B: Backend> ShardedStore<B> {
     /// Splits what is hot or big and merges what is cold and small, once.
     /// At most one change per shard per call; returns what changed.
     pub async fn rebalance(&self, policy: &ReshardPolicy, observed: &Observations) -> Result<Vec<Reshard>> {
-        let shards: Vec<(Prefix, u64, f64)> = self
+        let shards: Vec<(Prefix, u64, Option<f64>)> = self
             .cut()
             .into_iter()
             .zip(self.stores())
@@ -84,10 +85,17 @@ impl<B: Backend> ShardedStore<B> {
             .collect();
         let over = |limit: Option<f64>, value: f64| limit.is_some_and(|l| value > l);
         let under = |limit: Option<f64>, value: f64| limit.is_none_or(|l| value < l);
+        // A rate not measured yet is neither hot nor cold (a shard that just
+        // split must not merge back on the next look).
+        let hot_rate = |rate: Option<f64>| rate.is_some_and(|r| over(policy.split_above_writes_per_sec, r));
+        let cold_rate = |rate: Option<f64>| match (rate, policy.merge_below_writes_per_sec) {
+            (_, None) => true,
+            (Some(r), limit) => under(limit, r),
+            (None, Some(_)) => false,
+        };
         let mut changes = Vec::new();
         for (prefix, keys, rate) in &shards {
-            let hot = over(policy.split_above_writes_per_sec, *rate)
-                || over(policy.split_above_keys.map(|k| k as f64), *keys as f64);
+            let hot = hot_rate(*rate) || over(policy.split_above_keys.map(|k| k as f64), *keys as f64);
             if hot && prefix.depth < policy.max_depth.min(MAX_SHARD_BITS) {
                 self.split(*prefix).await?;
                 changes.push(Reshard::Split(*prefix));
@@ -99,8 +107,7 @@ impl<B: Backend> ShardedStore<B> {
         let cold: BTreeMap<Prefix, bool> = shards
             .iter()
             .map(|(prefix, keys, rate)| {
-                let cold = under(policy.merge_below_writes_per_sec, *rate)
-                    && under(policy.merge_below_keys.map(|k| k as f64), *keys as f64);
+                let cold = cold_rate(*rate) && under(policy.merge_below_keys.map(|k| k as f64), *keys as f64);
                 (*prefix, cold)
             })
             .collect();
@@ -137,7 +144,7 @@ impl<B: Backend> ShardedStore<B> {
                 match store.rebalance(&policy, &observed).await {
                     Ok(changes) if !changes.is_empty() => tracing::info!(?changes, "resharded"),
                     Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "resharding failed; the cut is unchanged"),
+                    Err(error) => tracing::warn!(%error, "resharding stopped (changes before the error stay)"),
                 }
             }
         })

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 /// Page ids asked for in one call at most.
 pub const MAX_PAGES_PER_CALL: usize = 4096;
-/// Leaf keys resolved to entries in one call at most.
-pub const MAX_ENTRIES_PER_CALL: usize = 65_536;
+/// Leaf keys asked about in one call at most.
+pub const MAX_ENTRIES_PER_CALL: usize = 4096;
 
 /// Pages of one tree at one version.
 pub trait PageSource {
@@ -230,32 +230,57 @@ impl<B: Backend> Store<B> {
     }
 
     /// The entries (key bytes, value) at a retained `version` whose leaf
-    /// keys are among `leaf_keys` (32-byte little-endian field elements).
-    /// Finding them hashes every key (bytes mode): a resync's one full pass.
-    pub async fn entries_at(&self, version: u64, leaf_keys: BTreeSet<[u8; 32]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    /// keys are among `leaf_keys` (32-byte little-endian field elements),
+    /// in key order, until they hold about `max_bytes` (at least one).
+    /// Finding them hashes keys (bytes mode) in a streamed pass over the
+    /// store that stops once every leaf key is found.
+    pub async fn entries_at(
+        &self,
+        version: u64,
+        leaf_keys: BTreeSet<[u8; 32]>,
+        max_bytes: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        /// Rows read and hashed per step.
+        const STEP: usize = 4096;
         self.check_retained(version)?;
-        if leaf_keys.is_empty() {
-            return Ok(Vec::new());
+        let mut wanted = leaf_keys;
+        let mut found = Vec::new();
+        let mut bytes = 0;
+        let mut start = Vec::new();
+        while !wanted.is_empty() && (found.is_empty() || bytes < max_bytes) {
+            let (shared, from) = (self.shared.clone(), start.clone());
+            let rows = tokio::task::spawn_blocking(move || {
+                super::scan_blocking(&shared, super::keys::escape_key(&from), None, STEP, Some(version))
+            })
+            .await
+            .map_err(|_| StoreError::Closed)??;
+            let Some((last, _)) = rows.last() else { break };
+            start = last.clone();
+            start.push(0);
+            let full_step = rows.len() == STEP;
+            let store = self.clone();
+            let keyed = tokio::task::spawn_blocking(move || {
+                use rayon::prelude::*;
+                rows.into_par_iter()
+                    .map(|(key, value)| Ok((key_bytes(&store.key_field(&key)?), key, value)))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await
+            .map_err(|_| StoreError::Closed)??;
+            for (leaf, key, value) in keyed {
+                if wanted.remove(&leaf) {
+                    bytes += key.len() + value.len();
+                    found.push((key, value));
+                    if bytes >= max_bytes {
+                        break;
+                    }
+                }
+            }
+            if !full_step {
+                break;
+            }
         }
-        let shared = self.shared.clone();
-        let rows = tokio::task::spawn_blocking(move || {
-            super::scan_blocking(&shared, Vec::new(), None, usize::MAX, Some(version))
-        })
-        .await
-        .map_err(|_| StoreError::Closed)??;
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || {
-            use rayon::prelude::*;
-            rows.into_par_iter()
-                .filter_map(|(key, value)| match store.key_field(&key) {
-                    Ok(field) if leaf_keys.contains(&key_bytes(&field)) => Some(Ok((key, value))),
-                    Ok(_) => None,
-                    Err(error) => Some(Err(error)),
-                })
-                .collect::<Result<Vec<_>>>()
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
+        Ok(found)
     }
 
     /// The head's version and root node, read together.

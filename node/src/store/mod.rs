@@ -649,6 +649,30 @@ impl<B: Backend> Store<B> {
             .map_err(|_| StoreError::Closed)?
     }
 
+    /// `scan` as of a retained `version`.
+    pub async fn scan_at(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+        version: u64,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let (oldest, latest) = (self.oldest_version(), self.root().1);
+        if version < oldest || version > latest {
+            return Err(StoreError::VersionNotRetained {
+                requested: version,
+                oldest,
+                latest,
+            });
+        }
+        let shared = self.shared.clone();
+        let start = escape_key(start);
+        let end = end.map(escape_key);
+        tokio::task::spawn_blocking(move || scan_blocking(&shared, start, end, limit, Some(version)))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
     /// New root-log entries as they commit. A subscriber that falls more than
     /// 1024 versions behind gets `RecvError::Lagged`.
     pub fn subscribe_roots(&self) -> tokio::sync::broadcast::Receiver<RootRecord> {

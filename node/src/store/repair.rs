@@ -121,6 +121,13 @@ async fn repair_from<B: Backend, P: PageSource>(target: &Arc<Shared<B>>, source:
             .map(|(i, _)| i)
             .collect();
         let fetched = source.pages(damaged.iter().map(|i| ids[*i]).collect()).await?;
+        if fetched.len() != damaged.len() {
+            return Err(StoreError::Corrupt(format!(
+                "the source answered {} pages for {} asked",
+                fetched.len(),
+                damaged.len()
+            )));
+        }
         report.pages_fetched += damaged.len() as u64;
         let mut pages: Vec<Option<Page>> = local.into_iter().map(|found| found.map(|(_, page)| page)).collect();
         for (i, page) in damaged.into_iter().zip(fetched) {

@@ -93,15 +93,8 @@ impl<P: Backend> ReplicationSource for Store<P> {
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {
-        // Scan, and retry if a commit slipped in meanwhile.
-        loop {
-            let (_, before, _) = self.root();
-            let entries = self.scan(b"", None, usize::MAX).await?;
-            let (root, after, _) = self.root();
-            if before == after {
-                return Ok((entries, after, root));
-            }
-        }
+        let (root, version, _) = self.root();
+        Ok((self.scan_at(b"", None, usize::MAX, version).await?, version, root))
     }
 
     async fn root_node(&self) -> Result<(u64, Node)> {
@@ -113,7 +106,7 @@ impl<P: Backend> ReplicationSource for Store<P> {
     }
 
     async fn entries(&self, version: u64, leaf_keys: BTreeSet<[u8; 32]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.entries_at(version, leaf_keys).await
+        self.entries_at(version, leaf_keys, usize::MAX).await
     }
 }
 
@@ -268,18 +261,10 @@ async fn follow<S: ReplicationSource, B: Backend>(primary: S, local: Store<B>, p
             None => Ok(Step::Resync("no mirrored version yet".into())),
             Some(version) => catch_up(&primary, &local, version, &progress).await,
         };
-        let step = match step {
-            Ok(Step::Resync(why)) => {
-                tracing::warn!(why, "replica resyncs");
-                match resync(&primary, &local, &progress).await {
-                    Ok(version) => {
-                        progress.resyncs.fetch_add(1, Ordering::SeqCst);
-                        Ok(Step::Mirrors(version))
-                    }
-                    Err(error) => Err(error),
-                }
+        let failed = |error: StoreError| {
+            if !progress.unreachable.swap(true, Ordering::SeqCst) {
+                tracing::warn!(%error, "replica cannot follow its primary for now");
             }
-            step => step,
         };
         match step {
             Ok(Step::Mirrors(version)) => {
@@ -290,13 +275,30 @@ async fn follow<S: ReplicationSource, B: Backend>(primary: S, local: Store<B>, p
                 progress.unreachable.store(false, Ordering::SeqCst);
                 tokio::time::sleep(POLL).await;
             }
-            Ok(Step::Resync(_)) => unreachable!("resynced above"),
-            Err(error) => {
-                // The primary is unreachable (or the resync failed): keep
-                // serving what is mirrored and call again later.
-                if !progress.unreachable.swap(true, Ordering::SeqCst) {
-                    tracing::warn!(%error, "replica cannot follow its primary for now");
+            Ok(Step::Resync(why)) => {
+                tracing::warn!(why, "replica resyncs");
+                match resync(&primary, &local, &progress).await {
+                    Ok(version) => {
+                        progress.resyncs.fetch_add(1, Ordering::SeqCst);
+                        progress.unreachable.store(false, Ordering::SeqCst);
+                        mirrors = Some(version);
+                    }
+                    Err(error) => {
+                        // Part of it may have been written: no version is
+                        // mirrored until a resync completes.
+                        mirrors = None;
+                        failed(error);
+                        tokio::time::sleep(RECONNECT).await;
+                    }
                 }
+            }
+            Err(error) => {
+                // Batches verified before the failure are mirrored; the
+                // primary (or this store) is called again later.
+                if mirrors.is_some() {
+                    mirrors = Some(progress.mirrors.load(Ordering::SeqCst)).max(mirrors);
+                }
+                failed(error);
                 tokio::time::sleep(RECONNECT).await;
             }
         }
@@ -414,7 +416,9 @@ async fn diff_resync<S: ReplicationSource, B: Backend>(primary: &S, local: &Stor
             diff.puts.len()
         )));
     }
-    let deletes = local.entries_at(local_version, diff.deletes.clone()).await?;
+    let deletes = local
+        .entries_at(local_version, diff.deletes.clone(), usize::MAX)
+        .await?;
     if deletes.len() != diff.deletes.len() {
         return Err(StoreError::Corrupt(format!(
             "{} of {} local leaves to delete have no entry",
