@@ -77,6 +77,7 @@ impl ReplicaAcks {
         let mut acks: Vec<Ack> = self
             .lock()
             .iter()
+            .filter(|(_, (_, at))| at.elapsed() < FORGET_AFTER)
             .map(|(id, (mirrors, at))| Ack {
                 replica_id: id.clone(),
                 mirrors: *mirrors,
