@@ -21,8 +21,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Clients writing batches at once.
-const CLIENTS: usize = 4;
+/// Clients writing batches at once (`RUSTORIUM_BENCH_CLIENTS`, default 4).
+fn clients() -> usize {
+    env_number("RUSTORIUM_BENCH_CLIENTS").unwrap_or(4)
+}
+
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
 /// Update batches measured at each size.
 const UPDATE_BATCHES: u64 = 8;
 const READS: u64 = 10_000;
@@ -39,13 +45,13 @@ fn sizes() -> Vec<u64> {
         .collect()
 }
 
-/// Writes `indices` in batches of `BATCH` from `CLIENTS` concurrent clients,
+/// Writes `indices` in batches of `BATCH` from `clients()` concurrent clients,
 /// so that batches queue and commits pipeline.
 async fn write_batches(store: &Store, indices: impl Iterator<Item = u64>, salt: u64) {
     let indices: Vec<u64> = indices.collect();
     let chunks: Arc<Vec<Vec<u64>>> = Arc::new(indices.chunks(BATCH).map(<[u64]>::to_vec).collect());
     let next = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..CLIENTS)
+    let tasks: Vec<_> = (0..clients())
         .map(|_| {
             let (store, chunks, next) = (store.clone(), chunks.clone(), next.clone());
             tokio::spawn(async move {
@@ -96,6 +102,8 @@ async fn run() {
         retained_versions: 16,
         // `RUSTORIUM_BENCH_PIPELINED=0` measures without pipelined commits.
         pipelined_commits: std::env::var("RUSTORIUM_BENCH_PIPELINED").map_or(true, |v| v != "0"),
+        // `RUSTORIUM_BENCH_MAX_BATCH`: group commits may merge client batches up to this many ops.
+        max_batch_ops: env_number("RUSTORIUM_BENCH_MAX_BATCH").unwrap_or(BATCH),
         ..StorageConfig::at(&dir)
     })
     .expect("store");
@@ -106,8 +114,9 @@ async fn run() {
         costs.leaf * 1e6
     );
     println!(
-        "| keys | build inserts/s since last row | updates/s ({CLIENTS} clients, batches of {BATCH}, Full) | hash-bound limit | store / limit \
-         | read with proof p50 / p99 | mean depth | disk bytes per key | page cache hit ratio (cumulative) | commit phases, µs per update |"
+        "| keys | build inserts/s since last row | updates/s ({} clients, batches of {BATCH}, Full) | hash-bound limit | store / limit \
+         | read with proof p50 / p99 | mean depth | disk bytes per key | page cache hit ratio (cumulative) | commit phases, µs per update |",
+        clients()
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for size in sizes() {
