@@ -369,7 +369,7 @@ fn shared_batch(client: u32, round: u32) -> Vec<BatchOp> {
     (0..40u32)
         .map(|j| {
             let key = format!("shared-{}", (client * 7 + round * 13 + j * 5) % 97).into_bytes();
-            if (client + round + j) % 5 == 0 {
+            if (client + round + j).is_multiple_of(5) {
                 BatchOp::Delete { key }
             } else {
                 let value = format!("{client}-{round}-{j}").into_bytes();
