@@ -229,7 +229,7 @@ impl Backend for Flaky {
             if n % 10 == 5 {
                 return Err(BackendError::new("commit", "injected failure"));
             }
-            if n % 10 == 0 {
+            if n.is_multiple_of(10) {
                 return Err(BackendError::retryable("commit", "injected transient failure"));
             }
         }
