@@ -1,7 +1,9 @@
 //! System benchmark of the embedded store, printed as one table:
 //! authenticated writes/s (SyncMode Full and Async, 1 and 64 writers, and
 //! batched), read-with-proof latency, the same writes into raw redb (the
-//! overhead ratio), the hash-bound limit and how close the store comes, and
+//! overhead ratio), the hash-bound limit and how close the store comes
+//! (batches from 1 client, and from 4 clients alternately without and with
+//! pipelined commits, each with its commit phase breakdown), and
 //! @iden3/js-merkletree doing the same inserts in node.
 //!
 //!     cargo bench -p rustorium-node --bench store            # 1 M keys
