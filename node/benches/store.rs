@@ -1,34 +1,27 @@
 //! System benchmark of the embedded store, printed as one table:
 //! authenticated writes/s (SyncMode Full and Async, 1 and 64 writers, and
 //! batched), read-with-proof latency, the same writes into raw redb (the
-//! overhead ratio), the hash-bound limit and how close the store comes, and
+//! overhead ratio), the hash-bound limit and how close the store comes
+//! (batches from 1 client, and from 4 clients alternately without and with
+//! pipelined commits, each with its commit phase breakdown), and
 //! @iden3/js-merkletree doing the same inserts in node.
 //!
 //!     cargo bench -p rustorium-node --bench store            # 1 M keys
-//!     RUSTORIUM_BENCH_KEYS=10000000 cargo bench -p rustorium-node --bench store
+//!     RUSTORIUM_BENCH_KEYS=50000 cargo bench -p rustorium-node --bench store
+//!
+//! How cost grows with size (up to 10 M keys) is the `growth` bench.
 
-use rustorium_core::Fr;
-use rustorium_core::bytes::bytes_to_field;
-use rustorium_core::poseidon::{hash2, hash3};
+mod common;
+
+use common::{BATCH, HashCosts, key, percentile, phase_breakdown, phase_totals, value};
 use rustorium_node::store::{BatchOp, StorageConfig, Store, SyncMode};
 use std::time::{Duration, Instant};
-
-const BATCH: usize = 8192;
 
 fn keys() -> usize {
     std::env::var("RUSTORIUM_BENCH_KEYS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000)
-}
-
-fn key(i: u64) -> Vec<u8> {
-    // Spread keys over the key space the way real users' ids are.
-    format!("user:{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).into_bytes()
-}
-
-fn value(i: u64) -> Vec<u8> {
-    format!("{{\"balance\":{i},\"nonce\":{}}}", i % 97).into_bytes()
 }
 
 fn config(dir: &std::path::Path, sync_mode: SyncMode) -> StorageConfig {
@@ -74,8 +67,36 @@ async fn concurrent_writes(store: &Store, writers: usize, per_writer: u64, offse
     (writers as u64 * per_writer) as f64 / started.elapsed().as_secs_f64()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+/// One batched-write measurement.
+struct Batched {
+    rate: f64,
+    hashes_per_write: f64,
+    phases: String,
+}
+
+/// `clients` tasks each write `batches` batches of `BATCH` new keys.
+async fn batched(store: &Store, clients: u64, batches: u64, offset: u64) -> Batched {
+    let hashes_before = store.metrics().tree_hashes_total.get();
+    let writes_before = store.metrics().writes_total.get();
+    let phases_before = phase_totals(store);
+    let per_client = batches * BATCH as u64;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let store = store.clone();
+            tokio::spawn(async move { load(&store, offset + c * per_client, per_client).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("client");
+    }
+    let count = clients * per_client;
+    Batched {
+        rate: count as f64 / started.elapsed().as_secs_f64(),
+        hashes_per_write: (store.metrics().tree_hashes_total.get() - hashes_before) as f64
+            / (store.metrics().writes_total.get() - writes_before) as f64,
+        phases: phase_breakdown(store, phases_before, count),
+    }
 }
 
 fn raw_redb(dir: &std::path::Path, count: u64) -> f64 {
@@ -98,17 +119,6 @@ fn raw_redb(dir: &std::path::Path, count: u64) -> f64 {
         i += n;
     }
     count as f64 / started.elapsed().as_secs_f64()
-}
-
-/// Seconds per call of `f`, over 20 k calls.
-fn seconds_per_call(mut f: impl FnMut(u64) -> Fr) -> f64 {
-    let started = Instant::now();
-    let mut acc = Fr::from(0u64);
-    for i in 0..20_000 {
-        acc += f(i);
-    }
-    std::hint::black_box(acc);
-    started.elapsed().as_secs_f64() / 20_000.0
 }
 
 fn js_merkletree(count: u64) -> Option<f64> {
@@ -182,48 +192,61 @@ async fn run() {
         percentile(&latencies, 0.99),
         depth / 10_000
     );
-    let hashes_before = store.metrics().tree_hashes_total.get();
-    let writes_before = store.metrics().writes_total.get();
-    let started = Instant::now();
-    let count = 8 * BATCH as u64;
-    load(&store, n + 40_000_000, count).await;
-    let store_batched = count as f64 / started.elapsed().as_secs_f64();
-    let tree_hashes_per_write = (store.metrics().tree_hashes_total.get() - hashes_before) as f64
-        / (store.metrics().writes_total.get() - writes_before) as f64;
+    let store_batched = batched(&store, 1, 8, n + 40_000_000).await;
+    let store_rate = store_batched.rate;
     store.shutdown();
-
+    // Several clients' batches queue at once, so one batch's commit can
+    // overlap the next one's hashing: alternately without and with
+    // pipelined commits, twice, on the same store.
+    let mut concurrent = [Vec::new(), Vec::new()];
+    for round in 0..2u64 {
+        for pipelined in [false, true] {
+            let store = Store::open(StorageConfig {
+                pipelined_commits: pipelined,
+                ..config(&data, SyncMode::Full)
+            })
+            .expect("store");
+            let offset = n + 50_000_000 + (2 * round + u64::from(pipelined)) * 1_000_000;
+            concurrent[usize::from(pipelined)].push(batched(&store, 4, 4, offset).await);
+            store.shutdown();
+        }
+    }
     let raw = raw_redb(dir.path(), 8 * BATCH as u64);
     println!("| raw redb, same key/values, batches of {BATCH}, Immediate | {raw:.0} writes/s |");
     println!(
-        "| store (write_batch, Full) / raw redb | {:.1} % |",
-        100.0 * store_batched / raw
+        "| store (write_batch, Full, 1 client) / raw redb | {:.1} % |",
+        100.0 * store_rate / raw
     );
-    // A write hashes its key and value (bytes mode), one leaf (3 inputs) and
-    // the changed middle nodes (2 inputs).
-    let middle = seconds_per_call(|i| hash2(Fr::from(i), Fr::from(i + 1)));
-    let leaf = seconds_per_call(|i| hash3(Fr::from(i), Fr::from(i + 1), Fr::from(1u64)));
-    let key_and_value = seconds_per_call(|i| bytes_to_field(&key(i)) + bytes_to_field(&value(i)));
-    let per_write = (tree_hashes_per_write - 1.0) * middle + leaf + key_and_value;
-    let limit = cores as f64 / per_write;
+    let costs = HashCosts::measure();
     println!(
         "| Poseidon 2 / 3 inputs; key+value bytes hashing | {:.2} µs / {:.2} µs; {:.2} µs |",
-        middle * 1e6,
-        leaf * 1e6,
-        key_and_value * 1e6
+        costs.middle * 1e6,
+        costs.leaf * 1e6,
+        costs.key_and_value * 1e6
     );
-    println!("| tree hashes per write at this size | {tree_hashes_per_write:.2} |");
-    println!(
-        "| hash-bound limit ({:.1} µs of hashing per write, {cores} cores) | {limit:.0} writes/s |",
-        per_write * 1e6
-    );
-    println!(
-        "| store batched writes / hash-bound limit | {:.0} % |",
-        100.0 * store_batched / limit
-    );
+    let mut rows = vec![("1 client".to_string(), store_batched)];
+    for (pipelined, runs) in concurrent.into_iter().enumerate() {
+        for (round, run) in runs.into_iter().enumerate() {
+            let name = if pipelined == 1 { "pipelined" } else { "not pipelined" };
+            rows.push((format!("4 clients, {name}, round {}", round + 1), run));
+        }
+    }
+    for (name, run) in rows {
+        let limit = costs.limit(run.hashes_per_write, cores);
+        println!(
+            "| write_batch of {BATCH}, Full, {name} | {:.0} writes/s = {:.0} % of the hash-bound limit {limit:.0} \
+             ({:.2} tree hashes/write, {:.1} µs hashing/write, {cores} cores); commit phases µs/write: {} |",
+            run.rate,
+            100.0 * run.rate / limit,
+            run.hashes_per_write,
+            costs.per_write(run.hashes_per_write) * 1e6,
+            run.phases,
+        );
+    }
     match js_merkletree(5_000) {
         Some(js) => println!(
             "| @iden3/js-merkletree, 5 k inserts (node, in-memory DB) | {js:.0} writes/s (store batched is {:.1}x) |",
-            store_batched / js
+            store_rate / js
         ),
         None => println!("| @iden3/js-merkletree | not run: node or tests/js/node_modules missing |"),
     }

@@ -93,6 +93,7 @@ conformance!(
     bad_input_changes_nothing,
     field_mode,
     shared_writers,
+    pipelined_batches,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

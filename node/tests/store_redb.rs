@@ -1,11 +1,14 @@
 //! The Redb backend passes the backend conformance suite, and the Redb store's
 //! own promises hold: bounded storage under churn, compression, encryption
-//! with key checks, max_size, every sync mode, and verify-db.
+//! with key checks, max_size, every sync mode, verify-db, and failed commits
+//! in a pipeline leaving nothing behind.
 
 use rustorium_node::store::backend::redb::RedbBackend;
+use rustorium_node::store::backend::redb::RedbReader;
+use rustorium_node::store::backend::{BackendError, WriteBatch};
 use rustorium_node::store::conformance::{self, BackendFactory};
 use rustorium_node::store::verify_db::verify_redb;
-use rustorium_node::store::{KeySource, StorageConfig, Store, StoreError, SyncMode};
+use rustorium_node::store::{Backend, BatchOp, KeySource, StorageConfig, Store, StoreError, SyncMode};
 
 struct Redb;
 
@@ -39,7 +42,8 @@ conformance!(
     concurrent_writers,
     survives_reopen,
     bad_input_changes_nothing,
-    field_mode
+    field_mode,
+    pipelined_batches,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,4 +202,106 @@ async fn every_sync_mode_persists_after_clean_shutdown_and_verify_db_agrees() {
         assert_eq!(report.keys, 50);
         assert_eq!(report.stored_root, root);
     }
+}
+
+/// Redb that fails every fifth version commit: alternately with a plain
+/// error (nothing landed; the writers get it) and a transient one (the
+/// store re-applies the batch).
+struct Flaky {
+    inner: RedbBackend,
+    commits: std::sync::atomic::AtomicU32,
+}
+
+impl Backend for Flaky {
+    type Reader = RedbReader;
+
+    fn name(&self) -> &'static str {
+        "flaky-redb"
+    }
+
+    fn reader(&self) -> Result<RedbReader, BackendError> {
+        self.inner.reader()
+    }
+
+    fn commit(&self, batch: WriteBatch, durable: bool) -> Result<(), BackendError> {
+        if batch.advances_to.is_some() {
+            let n = self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n % 10 == 5 {
+                return Err(BackendError::new("commit", "injected failure"));
+            }
+            if n.is_multiple_of(10) {
+                return Err(BackendError::retryable("commit", "injected transient failure"));
+            }
+        }
+        self.inner.commit(batch, durable)
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        self.inner.disk_bytes()
+    }
+}
+
+/// A commit that fails while the next batch is already applied on top of it
+/// leaves neither batch half-applied: the failed batch is absent, the next
+/// one is re-applied on the head, and the store equals the acknowledged
+/// batches in version order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_pipelined_commits_leave_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig {
+        max_batch_ops: 16,
+        pipelined_commits: true,
+        retained_versions: 3,
+        ..config(&dir)
+    };
+    let backend = Flaky {
+        inner: RedbBackend::open(dir.path()).unwrap(),
+        commits: std::sync::atomic::AtomicU32::new(0),
+    };
+    let store = Store::open_with(backend, config).unwrap();
+    let tasks: Vec<_> = (0..6u32)
+        .map(|client| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (mut done, mut failed) = (Vec::new(), 0);
+                for round in 0..10u32 {
+                    let ops: Vec<BatchOp> = (0..16u32)
+                        .map(|j| {
+                            let key = format!("k{}", (client * 3 + round * 11 + j * 7) % 53).into_bytes();
+                            match (client + round + j) % 4 {
+                                0 => BatchOp::Delete { key },
+                                _ => BatchOp::Put {
+                                    key,
+                                    value: format!("{client}/{round}/{j}").into_bytes(),
+                                },
+                            }
+                        })
+                        .collect();
+                    match store.write_batch(&ops, false).await {
+                        Ok(result) => done.push((result.version, ops)),
+                        Err(StoreError::Backend(error)) => {
+                            assert!(error.message.contains("injected failure"), "{error}");
+                            failed += 1;
+                        }
+                        Err(error) => panic!("unexpected error: {error}"),
+                    }
+                }
+                (done, failed)
+            })
+        })
+        .collect();
+    let (mut batches, mut failed) = (Vec::new(), 0);
+    for task in tasks {
+        let (done, f) = task.await.unwrap();
+        batches.extend(done);
+        failed += f;
+    }
+    assert!(failed > 0, "some commits failed");
+    assert!(
+        store.metrics().pipelined_commits_total.get() > 0,
+        "commits were pipelined"
+    );
+    let model = conformance::model_of(batches);
+    conformance::assert_holds(&store, &model).await;
+    store.shutdown();
 }

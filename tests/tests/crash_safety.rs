@@ -1,7 +1,9 @@
 //! A writer with SyncMode Full is killed with SIGKILL at random moments, again
 //! and again on the same store. After each reopen every acknowledged write is
-//! there (or, for deletes, gone), the stored root equals a full recomputation
-//! from the stored values, and the root log is intact.
+//! there (or, for deletes, gone), every acknowledged batch is there whole, the
+//! stored root equals a full recomputation from the stored values, and the
+//! root log is intact. Batches queue behind each other, so the writer's
+//! commits pipeline (one is written while the next is applied).
 
 use rustorium_node::store::verify_db::verify_redb;
 use rustorium_node::store::{StorageConfig, Store};
@@ -23,6 +25,7 @@ fn acknowledged_writes_survive_sigkill() {
     let data = dir.path().join("db");
     let mut puts: BTreeMap<u64, bool> = BTreeMap::new(); // n -> overwrite acknowledged
     let mut deletes: Vec<u64> = Vec::new();
+    let mut batches: Vec<u64> = Vec::new();
     let mut next_n = 1u64;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -66,6 +69,7 @@ fn acknowledged_writes_survive_sigkill() {
                     puts.insert(*n, true);
                 }
                 "del" => deletes.push(*n),
+                "batch" => batches.push(*n),
                 other => panic!("unknown ack {other}"),
             }
         }
@@ -95,6 +99,17 @@ fn acknowledged_writes_survive_sigkill() {
                     String::from_utf8_lossy(&value)
                 );
             }
+            for n in &batches {
+                // Batches are atomic: their first and last keys stand for all.
+                for i in [0, 15] {
+                    let read = store.read(format!("b{n}-{i}").as_bytes()).await.unwrap();
+                    assert_eq!(
+                        read.map(|r| r.value),
+                        Some(format!("v{n}").into_bytes()),
+                        "cycle {cycle}: acknowledged batch {n} lost b{n}-{i}"
+                    );
+                }
+            }
             for n in &deletes {
                 assert!(
                     store.read(format!("d{n}").as_bytes()).await.unwrap().is_none(),
@@ -110,4 +125,5 @@ fn acknowledged_writes_survive_sigkill() {
             report.keys
         );
     }
+    assert!(!batches.is_empty(), "some batches were acknowledged");
 }

@@ -1,5 +1,5 @@
-//! Value and page records at rest: optional zstd compression, optional
-//! XChaCha20-Poly1305 encryption bound to the record's storage key.
+//! Value and page records at rest: optional zstd compression (values only),
+//! optional XChaCha20-Poly1305 encryption bound to the record's storage key.
 //!
 //! ```text
 //! record = [flags: u8] payload
@@ -87,8 +87,11 @@ impl RecordCodec {
     pub fn encode(&self, table: Table, key: &[u8], plain: &[u8]) -> Result<(Vec<u8>, bool)> {
         let mut flags = 0u8;
         let mut body = None;
+        // Pages are field elements (hashes, hashed keys and values), which do
+        // not compress: trying costs a zstd context per page for nothing.
         if let Some(threshold) = self.compression_threshold
             && plain.len() >= threshold
+            && table != Table::Pages
         {
             let compressed = zstd::bulk::compress(plain, self.compression_level)
                 .map_err(|e| StoreError::Corrupt(format!("zstd compression failed: {e}")))?;

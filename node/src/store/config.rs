@@ -93,6 +93,10 @@ pub struct StorageConfig {
     pub retained_versions: u64,
     /// Pages kept in memory (upper levels first); about 3 KiB each.
     pub cache_pages: usize,
+    /// Group commit: write one batch's rows (on a writer thread) while the
+    /// next batch is applied to the tree. Writers are still answered only
+    /// after their own batch committed.
+    pub pipelined_commits: bool,
     /// Keep the ops of recent commits, up to this many, for replicas to
     /// pull (`Store::batches_since`); 0 keeps none.
     pub replication_feed_ops: usize,
@@ -121,6 +125,7 @@ impl Default for StorageConfig {
             queue_depth: 65_536,
             retained_versions: 1000,
             cache_pages: 32_768,
+            pipelined_commits: true,
             replication_feed_ops: 0,
         }
     }

@@ -1,7 +1,7 @@
 //! The seed's `StorageMetrics` and the engine's own, in a Prometheus registry
 //! that the server exposes. Names follow `rustorium_{subsystem}_{noun}_{unit}`.
 
-use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry};
+use prometheus::{Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, Opts, Registry};
 
 /// Every metric of one store.
 #[derive(Debug, Clone)]
@@ -14,6 +14,11 @@ pub struct StorageMetrics {
     pub read_latency: Histogram,
     pub proof_generation_time: Histogram,
     pub commit_latency: Histogram,
+    /// Where a commit's time goes, by `phase`: `pages` (loading the tree
+    /// pages a batch touches), `hash` (the tree update's hashing), `rows`
+    /// (value lookups, encoding values and pages, stale records), `prune`,
+    /// `backend` (the backend transaction), `publish` (head, cache, proofs).
+    pub commit_phase_seconds: HistogramVec,
     pub batch_ops: Histogram,
     pub disk_usage: IntGauge,
     pub memory_usage: IntGauge,
@@ -26,6 +31,8 @@ pub struct StorageMetrics {
     pub version: IntGauge,
     /// Commits re-applied because another writer won or a transient failure.
     pub commit_retries_total: IntCounter,
+    /// Commits whose batch was applied while the previous one was written.
+    pub pipelined_commits_total: IntCounter,
     /// Primary versions a replica has not applied yet.
     pub replication_lag_versions: IntGauge,
     /// Versions committed by other nodes that this node adopted.
@@ -94,6 +101,16 @@ impl StorageMetrics {
                     "Time of one group commit"
                 ))
             ),
+            commit_phase_seconds: register!(
+                registry,
+                HistogramVec::new(
+                    histogram(
+                        "rustorium_store_commit_phase_seconds",
+                        "Time of one phase of a group commit"
+                    ),
+                    &["phase"]
+                )
+            ),
             batch_ops: register!(
                 registry,
                 Histogram::with_opts(
@@ -144,6 +161,13 @@ impl StorageMetrics {
                     "Commits re-applied after a conflict with another writer or a transient backend failure"
                 )
             ),
+            pipelined_commits_total: register!(
+                registry,
+                IntCounter::new(
+                    "rustorium_store_pipelined_commits_total",
+                    "Commits whose batch was applied to the tree while the previous batch was being written"
+                )
+            ),
             replication_lag_versions: register!(
                 registry,
                 IntGauge::new(
@@ -183,6 +207,18 @@ impl StorageMetrics {
             value_bytes_stored: IntCounter::with_opts(Opts::new("value_bytes_stored", "internal")).expect("valid"),
             registry,
         }
+    }
+
+    /// Records the time of one commit phase (see `commit_phase_seconds`).
+    pub fn phase(&self, phase: &str, time: std::time::Duration) {
+        self.commit_phase_seconds
+            .with_label_values(&[phase])
+            .observe(time.as_secs_f64());
+    }
+
+    /// Seconds spent in `phase` so far, over all commits.
+    pub fn phase_total_seconds(&self, phase: &str) -> f64 {
+        self.commit_phase_seconds.with_label_values(&[phase]).get_sample_sum()
     }
 
     pub fn record_value(&self, plain: usize, stored: usize) {

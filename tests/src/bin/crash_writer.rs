@@ -1,14 +1,19 @@
 //! Test helper for the crash-safety test: writes keys `k{n}` = `v{n}` with
 //! SyncMode Full from several concurrent writers, overwriting every fifth key
 //! and writing then deleting `d{n}` for every seventh, printing `put n`,
-//! `over n` and `del n` as each is acknowledged, until it is killed.
+//! `over n` and `del n` as each is acknowledged, until it is killed. Two more
+//! writers put batches of `b{n}-0` .. `b{n}-15` = `v{n}` (`batch n`), so
+//! batches queue behind each other and commits pipeline.
 //!
 //! Usage: crash_writer <data dir> <first n>
 
-use rustorium_node::store::{StorageConfig, Store, SyncMode};
+use rustorium_node::store::{BatchOp, StorageConfig, Store, SyncMode};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Keys per batch of the batch writers.
+const BATCH_KEYS: u64 = 16;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -51,6 +56,24 @@ async fn main() {
                     store.delete(format!("d{n}").as_bytes()).await.expect("delete");
                     ack("del");
                 }
+            }
+        }));
+    }
+    for _ in 0..2 {
+        let (store, next, stdout) = (store.clone(), next.clone(), stdout.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let ops: Vec<BatchOp> = (0..BATCH_KEYS)
+                    .map(|i| BatchOp::Put {
+                        key: format!("b{n}-{i}").into_bytes(),
+                        value: format!("v{n}").into_bytes(),
+                    })
+                    .collect();
+                store.write_batch(&ops, false).await.expect("batch");
+                let mut out = stdout.lock().expect("stdout lock");
+                let _ = writeln!(out, "batch {n}");
+                let _ = out.flush();
             }
         }));
     }

@@ -335,7 +335,17 @@ impl HybridBackend {
             let table = txn
                 .open_table(ENTRIES)
                 .map_err(|e| BackendError::new("open table", e))?;
+            // A prefix this batch also writes has its new entry already: the
+            // pruned row is older than it (the entry below predates this batch).
+            let written_now: std::collections::HashSet<&[u8]> = if advances_to.is_some() {
+                puts.iter().map(|(key, _, _)| key.as_slice()).collect()
+            } else {
+                std::collections::HashSet::new()
+            };
             for (key, written) in deletes {
+                if written_now.contains(key.as_slice()) {
+                    continue;
+                }
                 let current = table
                     .get(key.as_slice())
                     .map_err(|e| BackendError::new("cache get", e))?

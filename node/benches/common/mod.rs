@@ -1,0 +1,86 @@
+//! What the store benches share: the key and value shapes, the commit-phase
+//! breakdown, and the hash-bound limit the store is measured against.
+
+#![allow(dead_code, reason = "each bench uses a different part")]
+
+use rustorium_core::Fr;
+use rustorium_core::bytes::bytes_to_field;
+use rustorium_core::poseidon::{hash2, hash3};
+use rustorium_node::store::Store;
+use std::time::Duration;
+
+pub const BATCH: usize = 8192;
+
+pub fn key(i: u64) -> Vec<u8> {
+    // Spread keys over the key space the way real users' ids are.
+    format!("user:{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).into_bytes()
+}
+
+pub fn value(i: u64) -> Vec<u8> {
+    format!("{{\"balance\":{i},\"nonce\":{}}}", i % 97).into_bytes()
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+pub const PHASES: [&str; 6] = ["pages", "hash", "rows", "prune", "backend", "publish"];
+
+/// Seconds spent so far in each commit phase.
+pub fn phase_totals(store: &Store) -> [f64; 6] {
+    PHASES.map(|p| store.metrics().phase_total_seconds(p))
+}
+
+/// Microseconds per written key in each commit phase since `before`.
+pub fn phase_breakdown(store: &Store, before: [f64; 6], writes: u64) -> String {
+    let after = phase_totals(store);
+    PHASES
+        .iter()
+        .zip(after.iter().zip(before))
+        .map(|(name, (a, b))| format!("{name} {:.1}", (a - b) * 1e6 / writes as f64))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Seconds per call of `f`, over 20 k calls.
+fn seconds_per_call(mut f: impl FnMut(u64) -> Fr) -> f64 {
+    let started = std::time::Instant::now();
+    let mut acc = Fr::from(0u64);
+    for i in 0..20_000 {
+        acc += f(i);
+    }
+    std::hint::black_box(acc);
+    started.elapsed().as_secs_f64() / 20_000.0
+}
+
+/// Measured Poseidon costs: what one write's hashing takes.
+#[derive(Clone, Copy, Debug)]
+pub struct HashCosts {
+    /// One 2-input Poseidon (a middle node), seconds.
+    pub middle: f64,
+    /// One 3-input Poseidon (a leaf), seconds.
+    pub leaf: f64,
+    /// Bytes-mode hashing of one key and one value, seconds.
+    pub key_and_value: f64,
+}
+
+impl HashCosts {
+    pub fn measure() -> Self {
+        Self {
+            middle: seconds_per_call(|i| hash2(Fr::from(i), Fr::from(i + 1))),
+            leaf: seconds_per_call(|i| hash3(Fr::from(i), Fr::from(i + 1), Fr::from(1u64))),
+            key_and_value: seconds_per_call(|i| bytes_to_field(&key(i)) + bytes_to_field(&value(i))),
+        }
+    }
+
+    /// Hashing seconds per write: its key and value (bytes mode), one leaf
+    /// (3 inputs) and the changed middle nodes (2 inputs).
+    pub fn per_write(&self, tree_hashes_per_write: f64) -> f64 {
+        (tree_hashes_per_write - 1.0) * self.middle + self.leaf + self.key_and_value
+    }
+
+    /// Writes/s if every core did nothing but this hashing.
+    pub fn limit(&self, tree_hashes_per_write: f64, cores: usize) -> f64 {
+        cores as f64 / self.per_write(tree_hashes_per_write)
+    }
+}
