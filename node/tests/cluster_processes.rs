@@ -365,3 +365,71 @@ async fn geographic_placement_moves_shards_to_the_region_their_writes_come_from(
     eu.stop();
     us.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_based_placement_moves_a_hot_shard_off_the_busiest_node() {
+    use rustorium_core::tree::shard::shard_of;
+    let tikv = TestCluster::start(ClusterOptions::default())
+        .await
+        .expect("test cluster starts");
+    let pd = tikv.pd_endpoint();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let load = ["--placement", "loadbased", "--min-ownership-ms", "1000"];
+    let a = start_node_with(a_dir.path(), &pd, "a", "local", &load);
+    let b = start_node_with(b_dir.path(), &pd, "b", "local", &load);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let start = loop {
+        let status = settled(&a, &["a", "b"]).await;
+        if status.members.len() == 2 && status.shards.iter().all(|s| s.owner == s.preferred) {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "placement never settled: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The node with two or more shards gets all the writes, spread over
+    // its shards: it is above the mean, and moving one shard lowers it.
+    let busy = ["a", "b"]
+        .into_iter()
+        .find(|id| start.shards.iter().filter(|s| s.owner == *id).count() >= 2)
+        .expect("4 shards on 2 nodes: one has two");
+    let hot: Vec<String> = start
+        .shards
+        .iter()
+        .filter(|s| s.owner == busy)
+        .map(|s| s.shard.clone())
+        .collect();
+    let keys: Vec<Vec<u8>> = (0u32..)
+        .map(|i| format!("load-{i}").into_bytes())
+        .filter(|k| hot.contains(&format!("2-{}", shard_of(&bytes_to_field(k), 2))))
+        .take(4000)
+        .collect();
+    let mut acknowledged = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let moved = 'writing: loop {
+        for (i, key) in keys.iter().enumerate() {
+            put_until_acknowledged(&[&a, &b], i, key, b"x").await;
+            acknowledged.insert(key.clone(), b"x".to_vec());
+            if i % 25 == 24 {
+                let status = cluster_status(&a).await.unwrap();
+                if let Some(shard) = status.shards.iter().find(|s| hot.contains(&s.shard) && s.owner != busy) {
+                    break 'writing (status.clone(), shard.clone());
+                }
+            }
+            assert!(Instant::now() < deadline, "no hot shard moved off {busy}");
+        }
+    };
+    let (status, shard) = moved;
+    let was = start.shards.iter().find(|s| s.shard == shard.shard).unwrap();
+    assert!(shard.epoch > was.epoch, "moved under a new epoch: {was:?} -> {shard:?}");
+    assert!(
+        status.shards.iter().any(|s| s.write_rate > 0.0),
+        "owners report measured write rates: {status:?}"
+    );
+    let mut client = b.client().await;
+    assert_eq!(
+        scan_all(&mut client).await.into_iter().collect::<BTreeMap<_, _>>(),
+        acknowledged
+    );
+    a.stop();
+    b.stop();
+}
