@@ -8,7 +8,7 @@
 //! that never held the key.
 
 use super::load::LoadedPages;
-use super::node::{KeyPath, Leaf, Node, key_path, leaf_hash, middle_hash, path_bit};
+use super::node::{KeyPath, Leaf, Node, key_path, leaf_hash, middle_hash, path_bit, with_path_bit};
 use super::page::{Page, PageId, slot};
 use super::store::PageStore;
 use super::{Op, SparseMerkleTree, TreeError};
@@ -68,17 +68,6 @@ fn join<A: Send, B: Send>(entries: usize, a: impl FnOnce() -> A + Send, b: impl 
     (a(), b())
 }
 
-fn with_bit(path: &KeyPath, depth: usize, bit: bool) -> KeyPath {
-    let mut out = *path;
-    let mask = 1u64 << (depth % 64);
-    if bit {
-        out.0[depth / 64] |= mask;
-    } else {
-        out.0[depth / 64] &= !mask;
-    }
-    out
-}
-
 /// Moves entries whose bit `depth` is 0 to the front; returns their count.
 fn partition<T>(items: &mut [T], depth: usize, path: impl Fn(&T) -> &KeyPath) -> usize {
     let mut split = 0;
@@ -112,8 +101,8 @@ impl Context<'_> {
     fn update_middle(&self, depth: usize, path: &KeyPath, entries: &mut [Entry]) -> UpdateResult {
         let split = partition(entries, depth, |e| &e.path);
         let (left_entries, right_entries) = entries.split_at_mut(split);
-        let left_path = with_bit(path, depth, false);
-        let right_path = with_bit(path, depth, true);
+        let left_path = with_path_bit(path, depth, false);
+        let right_path = with_path_bit(path, depth, true);
         let old_left = self.loaded.node(&self.root, depth + 1, &left_path);
         let old_right = self.loaded.node(&self.root, depth + 1, &right_path);
         let (left, right) = join(
@@ -216,7 +205,7 @@ impl Context<'_> {
                 let path = live[0].path;
                 for (bit, child) in [(false, left), (true, right)] {
                     if !child.is_empty() {
-                        changes.nodes.push((depth + 1, with_bit(&path, depth, bit), child));
+                        changes.nodes.push((depth + 1, with_path_bit(&path, depth, bit), child));
                     }
                 }
                 changes.hashes += 1;

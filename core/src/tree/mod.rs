@@ -16,7 +16,7 @@ pub mod store;
 
 pub use batch::BatchUpdate;
 pub use memory::MemoryTree;
-pub use node::{KeyPath, Leaf, Node, key_path, leaf_hash, middle_hash};
+pub use node::{KeyPath, Leaf, Node, key_path, leaf_hash, middle_hash, with_path_bit};
 pub use page::{PAGE_LEVELS, Page, PageDecodeError, PageId};
 pub use prove::Lookup;
 pub use store::{MemoryStore, PageStore};

@@ -20,6 +20,19 @@ pub fn path_bit(path: &KeyPath, depth: usize) -> bool {
     crate::field::bit(path, depth)
 }
 
+/// `path` with bit `depth` set to `bit` (the path of a child: `true` right).
+#[inline]
+pub fn with_path_bit(path: &KeyPath, depth: usize, bit: bool) -> KeyPath {
+    let mut out = *path;
+    let mask = 1u64 << (depth % 64);
+    if bit {
+        out.0[depth / 64] |= mask;
+    } else {
+        out.0[depth / 64] &= !mask;
+    }
+    out
+}
+
 /// Whether two paths agree on their first `depth` bits.
 pub fn paths_share_prefix(a: &KeyPath, b: &KeyPath, depth: usize) -> bool {
     (0..depth).all(|d| path_bit(a, d) == path_bit(b, d))

@@ -17,7 +17,7 @@ use crate::store::pages::VersionedPages;
 use crate::store::{Store, backend::Backend};
 use rustorium_core::Fr;
 use rustorium_core::tree::page::slot;
-use rustorium_core::tree::{KeyPath, Node, Page, PageId, key_path};
+use rustorium_core::tree::{KeyPath, Node, Page, PageId, key_path, with_path_bit};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
@@ -46,17 +46,6 @@ pub struct TreeDiff {
 
 fn key_bytes(key: &Fr) -> [u8; 32] {
     rustorium_core::field::fr_to_le_bytes(key)
-}
-
-fn with_bit(path: &KeyPath, depth: usize, set: bool) -> KeyPath {
-    let mut path = *path;
-    let limb = &mut path.0[depth / 64];
-    if set {
-        *limb |= 1 << (depth % 64);
-    } else {
-        *limb &= !(1 << (depth % 64));
-    }
-    path
 }
 
 /// One side's view: the pages fetched so far.
@@ -90,8 +79,8 @@ impl<S: PageSource> Side<'_, S> {
 
     /// The children of `node` at (`depth`, `path`), left then right.
     fn children(&self, node: Node, depth: usize, path: &KeyPath) -> Result<[(KeyPath, Node); 2]> {
-        let left = with_bit(path, depth, false);
-        let right = with_bit(path, depth, true);
+        let left = with_path_bit(path, depth, false);
+        let right = with_path_bit(path, depth, true);
         Ok(match node {
             Node::Empty => [(left, Node::Empty), (right, Node::Empty)],
             // Pushed down its own path: the same hash one level lower.

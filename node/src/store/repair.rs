@@ -18,7 +18,7 @@ use crate::store::pages::VersionedPages;
 use crate::store::{Shared, Store};
 use rustorium_core::Fr;
 use rustorium_core::tree::page::slot;
-use rustorium_core::tree::{KeyPath, Node, PAGE_LEVELS, Page, PageId, middle_hash};
+use rustorium_core::tree::{KeyPath, Node, PAGE_LEVELS, Page, PageId, middle_hash, with_path_bit};
 use std::sync::Arc;
 
 /// What a repair found and did.
@@ -31,24 +31,13 @@ pub struct RepairReport {
     pub pages_fetched: u64,
 }
 
-fn with_bit(path: &KeyPath, depth: usize, set: bool) -> KeyPath {
-    let mut path = *path;
-    let limb = &mut path.0[depth / 64];
-    if set {
-        *limb |= 1 << (depth % 64);
-    } else {
-        *limb &= !(1 << (depth % 64));
-    }
-    path
-}
-
 /// Whether `page` (under the node at `depth` on `path`, whose hash is
 /// `expected`) is what its parent and its own middle nodes say.
 fn consistent(page: &Page, depth: usize, path: &KeyPath, expected: Fr) -> bool {
     let node = |d: usize, p: &KeyPath| page.node(slot(d, p));
     let children = |d: usize, p: &KeyPath| {
-        let left = node(d + 1, &with_bit(p, d, false));
-        let right = node(d + 1, &with_bit(p, d, true));
+        let left = node(d + 1, &with_path_bit(p, d, false));
+        let right = node(d + 1, &with_path_bit(p, d, true));
         middle_hash(left.hash(), right.hash())
     };
     if children(depth, path) != expected {
@@ -57,7 +46,7 @@ fn consistent(page: &Page, depth: usize, path: &KeyPath, expected: Fr) -> bool {
     for level in 1..PAGE_LEVELS {
         let d = depth + level;
         for position in 0..1usize << level {
-            let p = (0..level).fold(*path, |p, j| with_bit(&p, depth + j, position >> j & 1 == 1));
+            let p = (0..level).fold(*path, |p, j| with_path_bit(&p, depth + j, position >> j & 1 == 1));
             if let Node::Middle(hash) = node(d, &p)
                 && children(d, &p) != hash
             {
@@ -144,7 +133,7 @@ async fn repair_from<B: Backend, P: PageSource>(target: &Arc<Shared<B>>, source:
             let page = page.ok_or_else(|| StoreError::Corrupt("a checked page vanished".into()))?;
             let bottom = depth + PAGE_LEVELS;
             for position in 0..1usize << PAGE_LEVELS {
-                let child = (0..PAGE_LEVELS).fold(*path, |p, j| with_bit(&p, depth + j, position >> j & 1 == 1));
+                let child = (0..PAGE_LEVELS).fold(*path, |p, j| with_path_bit(&p, depth + j, position >> j & 1 == 1));
                 if let Node::Middle(hash) = page.node(slot(bottom, &child)) {
                     next.push((bottom, child, hash));
                 }
