@@ -106,14 +106,33 @@ impl Registry {
         Ok(self.backend.clock_millis()?)
     }
 
+    /// The record at exactly `key`, if any.
+    fn record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, RegistryError> {
+        Ok(self
+            .backend
+            .records(key)?
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v))
+    }
+
+    /// Replaces `prefix`'s lease record, if it still is `current` (as read).
+    fn swap_lease(&self, prefix: Prefix, current: Option<&HeldLease>, lease: &Lease) -> Result<bool, RegistryError> {
+        Ok(self.backend.swap_record(
+            &lease_key(prefix),
+            current.map(|c| c.stored.as_slice()),
+            Some(&encode(lease)),
+        )?)
+    }
+
     /// Publishes `member` (its expiry included), replacing its last record.
     pub fn heartbeat(&self, member: &Member) -> Result<(), RegistryError> {
         let key = member_key(&member.id);
         for _ in 0..8 {
-            let current = self.backend.records(&key)?.into_iter().find(|(k, _)| *k == key);
+            let current = self.record(&key)?;
             if self
                 .backend
-                .swap_record(&key, current.as_ref().map(|(_, v)| v.as_slice()), Some(&encode(member)))?
+                .swap_record(&key, current.as_deref(), Some(&encode(member)))?
             {
                 return Ok(());
             }
@@ -172,9 +191,8 @@ impl Registry {
     /// Removes `id`'s member record (a node leaving on purpose).
     pub fn forget(&self, id: &str) -> Result<bool, RegistryError> {
         let key = member_key(id);
-        let current = self.backend.records(&key)?.into_iter().find(|(k, _)| *k == key);
-        match current {
-            Some((_, bytes)) => Ok(self.backend.swap_record(&key, Some(&bytes), None)?),
+        match self.record(&key)? {
+            Some(bytes) => Ok(self.backend.swap_record(&key, Some(&bytes), None)?),
             None => Ok(false),
         }
     }
@@ -201,12 +219,7 @@ impl Registry {
             expires_ms: now_ms + ttl.as_millis() as u64,
             load: current.map(|c| c.lease.load.clone()).unwrap_or_default(),
         };
-        let swapped = self.backend.swap_record(
-            &lease_key(prefix),
-            current.map(|c| c.stored.as_slice()),
-            Some(&encode(&lease)),
-        )?;
-        Ok(swapped.then_some(lease))
+        Ok(self.swap_lease(prefix, current, &lease)?.then_some(lease))
     }
 
     /// Extends a lease `me` holds (same epoch) and records the shard's load.
@@ -223,10 +236,7 @@ impl Registry {
             load,
             ..current.lease.clone()
         };
-        let swapped = self
-            .backend
-            .swap_record(&lease_key(prefix), Some(&current.stored), Some(&encode(&lease)))?;
-        Ok(swapped.then_some(lease))
+        Ok(self.swap_lease(prefix, Some(current), &lease)?.then_some(lease))
     }
 
     /// Gives a held lease up at once (keeping its epoch), so the node
@@ -240,8 +250,6 @@ impl Registry {
             expires_ms: now_ms,
             ..current.lease.clone()
         };
-        Ok(self
-            .backend
-            .swap_record(&lease_key(prefix), Some(&current.stored), Some(&encode(&lease)))?)
+        self.swap_lease(prefix, Some(current), &lease)
     }
 }
