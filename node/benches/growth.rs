@@ -80,15 +80,7 @@ fn spread(n: u64, count: u64, seed: u64) -> impl Iterator<Item = u64> {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        println!("growth: bench");
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    common::bench_main("growth", run);
 }
 
 async fn run() {

@@ -132,15 +132,7 @@ fn js_merkletree(count: u64) -> Option<f64> {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        println!("store: bench");
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    common::bench_main("store", run);
 }
 
 async fn run() {

@@ -11,6 +11,20 @@ use std::time::Duration;
 
 pub const BATCH: usize = 8192;
 
+/// A bench binary's `main`: answers cargo's `--list` probe with `name`,
+/// else runs `run` on a multi-thread runtime.
+pub fn bench_main<F: std::future::Future<Output = ()>>(name: &str, run: impl FnOnce() -> F) {
+    if std::env::args().any(|a| a == "--list") {
+        println!("{name}: bench");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
 pub fn key(i: u64) -> Vec<u8> {
     // Spread keys over the key space the way real users' ids are.
     format!("user:{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).into_bytes()
