@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Node, scan_all, verify_bytes};
+use common::{Node, get_latest, scan_all, try_put, verify_bytes};
 use rustorium_core::bytes::bytes_to_field;
 use rustorium_core::tree::{MemoryTree, Op};
 use rustorium_proto::v1;
@@ -214,14 +214,7 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
             acknowledged
         );
         for (key, value) in acknowledged.iter().step_by(7) {
-            let read = client
-                .get(v1::GetRequest {
-                    key: key.clone(),
-                    at_version: None,
-                })
-                .await
-                .unwrap()
-                .into_inner();
+            let read = get_latest(&mut client, key).await;
             assert!(read.found);
             assert_eq!(&read.value, value);
             verify_bytes(read.proof.as_ref(), &read.root, key, Some(value), 160).unwrap();
@@ -259,15 +252,7 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
     let first = watch.message().await.unwrap().unwrap();
     assert_eq!(rustorium_proto::fr_from_bytes(&first.root).unwrap(), tree.root());
     let mut client = survivors[0].client().await;
-    let put = client
-        .put(v1::PutRequest {
-            key: b"watched".to_vec(),
-            value: b"w".to_vec(),
-            want_proof: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let put = try_put(&mut client, b"watched", b"w").await.unwrap();
     let next = watch.message().await.unwrap().unwrap();
     assert_eq!((next.root, next.version), (put.root, first.version + 1));
     let history = survivors[1]

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Node, verify_bytes};
+use common::{Node, get_latest, try_put, verify_bytes};
 use rustorium_proto::v1;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -91,13 +91,7 @@ async fn root_of(node: &Node) -> (Vec<u8>, u64) {
 }
 
 async fn put(node: &Node, key: &str, value: &str) {
-    let mut client = node.client().await;
-    client
-        .put(v1::PutRequest {
-            key: key.into(),
-            value: value.into(),
-            want_proof: false,
-        })
+    try_put(&mut node.client().await, key.as_bytes(), value.as_bytes())
         .await
         .unwrap();
 }
@@ -122,25 +116,11 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
     assert_eq!(root_of(&replica).await.0, root, "same root as the primary");
     // Reads with proofs are served by the replica itself.
     let mut client = replica.client().await;
-    let read = client
-        .get(v1::GetRequest {
-            key: b"key-7".to_vec(),
-            at_version: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let read = get_latest(&mut client, b"key-7").await;
     assert_eq!(read.value, b"a-7");
     verify_bytes(read.proof.as_ref(), &read.root, b"key-7", Some(b"a-7"), 160).unwrap();
     // Writes are not.
-    let refused = client
-        .put(v1::PutRequest {
-            key: b"x".to_vec(),
-            value: b"y".to_vec(),
-            want_proof: false,
-        })
-        .await
-        .unwrap_err();
+    let refused = try_put(&mut client, b"x", b"y").await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
     assert!(refused.message().contains(&proxy.url), "{refused:?}");
 
@@ -152,14 +132,7 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
     }
     let (root, version) = root_of(&primary).await;
     wait_for(&replica, "notice the cut", |s| !s.primary_reachable).await;
-    let stale = client
-        .get(v1::GetRequest {
-            key: b"key-7".to_vec(),
-            at_version: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let stale = get_latest(&mut client, b"key-7").await;
     assert_eq!(
         stale.value, b"a-7",
         "a cut-off replica serves its last mirrored version"
@@ -211,14 +184,7 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
     assert_eq!(status.last_resync_entries, 404, "400 new keys, 4 deleted");
     assert!(status.last_resync_pages_fetched > 0);
     assert_eq!(root_of(&replica).await.0, root);
-    let gone = client
-        .get(v1::GetRequest {
-            key: b"key-2".to_vec(),
-            at_version: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let gone = get_latest(&mut client, b"key-2").await;
     assert!(!gone.found, "the resync removed what the primary deleted");
     verify_bytes(gone.proof.as_ref(), &gone.root, b"key-2", None, 160).unwrap();
 
@@ -256,14 +222,7 @@ async fn a_replica_follows_over_the_network_survives_a_cut_and_resyncs() {
     let mut client = replica.client().await;
     for i in 0..100 {
         let key = format!("bulk-{}-{}", i % 4, i);
-        let read = client
-            .get(v1::GetRequest {
-                key: key.clone().into_bytes(),
-                at_version: None,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let read = get_latest(&mut client, key.as_bytes()).await;
         verify_bytes(read.proof.as_ref(), &read.root, key.as_bytes(), Some(b"c"), 160).unwrap();
     }
 
@@ -311,24 +270,10 @@ async fn with_replication_factor_2_a_write_waits_for_a_verified_replica() {
     );
     let mut client = primary.client().await;
     // No replica yet: the write commits here but is not acknowledged.
-    let alone = client
-        .put(v1::PutRequest {
-            key: b"k0".to_vec(),
-            value: b"v0".to_vec(),
-            want_proof: false,
-        })
-        .await
-        .unwrap_err();
+    let alone = try_put(&mut client, b"k0", b"v0").await.unwrap_err();
     assert_eq!(alone.code(), tonic::Code::DeadlineExceeded, "{alone:?}");
     assert!(alone.message().contains("verified by 0 of the 1 replica"), "{alone:?}");
-    let committed = client
-        .get(v1::GetRequest {
-            key: b"k0".to_vec(),
-            at_version: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let committed = get_latest(&mut client, b"k0").await;
     assert!(committed.found, "committed on the primary all the same");
 
     let proxy = Proxy::start(primary.addr).await;
@@ -341,23 +286,8 @@ async fn with_replication_factor_2_a_write_waits_for_a_verified_replica() {
     let mut replica_client = replica.client().await;
     for i in 1..20 {
         let key = format!("k{i}");
-        let put = client
-            .put(v1::PutRequest {
-                key: key.clone().into_bytes(),
-                value: b"v".to_vec(),
-                want_proof: false,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let read = replica_client
-            .get(v1::GetRequest {
-                key: key.into_bytes(),
-                at_version: None,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let put = try_put(&mut client, key.as_bytes(), b"v").await.unwrap();
+        let read = get_latest(&mut replica_client, key.as_bytes()).await;
         assert!(
             read.found && read.version >= put.version,
             "the replica verified it before the answer"
@@ -371,22 +301,10 @@ async fn with_replication_factor_2_a_write_waits_for_a_verified_replica() {
 
     // The replica cut off: writes are refused acknowledgement again.
     proxy.cut();
-    let cut = client
-        .put(v1::PutRequest {
-            key: b"late".to_vec(),
-            value: b"v".to_vec(),
-            want_proof: false,
-        })
-        .await
-        .unwrap_err();
+    let cut = try_put(&mut client, b"late", b"v").await.unwrap_err();
     assert_eq!(cut.code(), tonic::Code::DeadlineExceeded, "{cut:?}");
     proxy.restore();
-    client
-        .put(v1::PutRequest {
-            key: b"back".to_vec(),
-            value: b"v".to_vec(),
-            want_proof: false,
-        })
+    try_put(&mut client, b"back", b"v")
         .await
         .expect("acknowledged once the replica is back");
     // A replica claiming a root the primary never had is refused.

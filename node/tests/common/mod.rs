@@ -181,6 +181,29 @@ pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
+/// A Put without a proof, and how the call went.
+pub async fn try_put(
+    client: &mut StoreClient<Channel>,
+    key: &[u8],
+    value: &[u8],
+) -> Result<v1::PutResponse, tonic::Status> {
+    let request = v1::PutRequest {
+        key: key.to_vec(),
+        value: value.to_vec(),
+        want_proof: false,
+    };
+    Ok(client.put(request).await?.into_inner())
+}
+
+/// A Get at the current version, which must succeed.
+pub async fn get_latest(client: &mut StoreClient<Channel>, key: &[u8]) -> v1::GetResponse {
+    let request = v1::GetRequest {
+        key: key.to_vec(),
+        at_version: None,
+    };
+    client.get(request).await.expect("get").into_inner()
+}
+
 /// Every entry, via Scan.
 pub async fn scan_all(client: &mut StoreClient<Channel>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut stream = client
