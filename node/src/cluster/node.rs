@@ -176,6 +176,16 @@ fn shard_name(prefix: Prefix) -> String {
     format!("{}-{}", prefix.depth, prefix.index)
 }
 
+/// This node's member record, expiring one TTL after `now_ms`.
+fn member_at(config: &ClusterConfig, now_ms: u64) -> Member {
+    Member {
+        id: config.node_id.clone(),
+        addr: config.advertise.clone(),
+        region: config.region.clone(),
+        expires_ms: now_ms + config.lease_ttl.as_millis() as u64,
+    }
+}
+
 fn nanos_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -317,12 +327,7 @@ impl ClusterNode {
     }
 
     fn me(&self, now_ms: u64) -> Member {
-        Member {
-            id: self.config.node_id.clone(),
-            addr: self.config.advertise.clone(),
-            region: self.config.region.clone(),
-            expires_ms: now_ms + self.config.lease_ttl.as_millis() as u64,
-        }
+        member_at(&self.config, now_ms)
     }
 
     fn owned(&self) -> std::sync::MutexGuard<'_, BTreeMap<Prefix, Owned>> {
@@ -358,18 +363,10 @@ impl ClusterNode {
         let started = Instant::now();
         let ttl = self.config.lease_ttl;
         let registry = self.registry.clone();
-        let me_at = {
-            let config = self.config.clone();
-            move |now_ms: u64| Member {
-                id: config.node_id.clone(),
-                addr: config.advertise.clone(),
-                region: config.region.clone(),
-                expires_ms: now_ms + config.lease_ttl.as_millis() as u64,
-            }
-        };
+        let config = self.config.clone();
         let (now_ms, members, leases) = blocking(move || {
             let now_ms = registry.now_ms()?;
-            registry.heartbeat(&me_at(now_ms))?;
+            registry.heartbeat(&member_at(&config, now_ms))?;
             let members = registry.members(now_ms)?;
             Ok((now_ms, members, registry.leases()?))
         })
@@ -453,7 +450,7 @@ impl ClusterNode {
                     }
                 }
                 held => {
-                    if self.owns(*prefix).is_some() || self.owned().contains_key(prefix) {
+                    if self.owned().contains_key(prefix) {
                         self.disown(*prefix);
                         self.metrics.leases_lost_total.inc();
                         tracing::warn!(shard = shard_name(*prefix), "shard lease is no longer ours");
