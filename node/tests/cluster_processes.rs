@@ -396,7 +396,14 @@ async fn load_based_placement_moves_a_hot_shard_off_the_busiest_node() {
             acknowledged.insert(key.clone(), b"x".to_vec());
             if i % 25 == 24 {
                 let status = cluster_status(&a).await.unwrap();
-                if let Some(shard) = status.shards.iter().find(|s| hot.contains(&s.shard) && s.owner != busy) {
+                // A released shard shows no owner until the other node
+                // takes it; only a taken one counts as moved.
+                let taken_elsewhere = |s: &&v1::ShardPlacement| !s.owner.is_empty() && s.owner != busy;
+                if let Some(shard) = status
+                    .shards
+                    .iter()
+                    .find(|s| hot.contains(&s.shard) && taken_elsewhere(s))
+                {
                     break 'writing (status.clone(), shard.clone());
                 }
             }
