@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Node, get_latest, scan_all, try_put, verify_bytes};
+use common::{Node, get_latest, http_get, scan_all, try_put, verify_bytes};
 use rustorium_core::bytes::bytes_to_field;
 use rustorium_core::tree::{MemoryTree, Op};
 use rustorium_proto::v1;
@@ -99,20 +99,6 @@ async fn put_until_acknowledged(via: &[&Node], first: usize, key: &[u8], value: 
             }
         }
     }
-}
-
-/// The body of an HTTP GET on the node.
-async fn http_get(node: &Node, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(node.addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut text = String::new();
-    socket.read_to_string(&mut text).await.unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "GET {path}: {text}");
-    text.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
 }
 
 /// One counter from the node's `/metrics`.

@@ -9,9 +9,10 @@ use rustorium_node::cluster::follow::RemotePrimary;
 use rustorium_node::cluster::placement::PlacementStrategy;
 use rustorium_node::cluster::{ClusterConfig, ClusterNode};
 use rustorium_node::server::config::{LogFormat, NodeConfig, ReplicaConfig, TlsConfig};
-use rustorium_node::server::engine::{Engine, ReplicaNode};
+use rustorium_node::server::engine::{Engine, ReplicaNode, ShardedNode};
 use rustorium_node::store::backend::any::AnyBackend;
 use rustorium_node::store::replica::{Replica, SourcePages};
+use rustorium_node::store::sharded::{LAYOUT_FILE, ShardedStore, shard_dirs, shard_label};
 use rustorium_node::store::verify_db::{verify, verify_redb};
 use rustorium_node::store::{BackendKind, KeyMode, StorageConfig, Store, SyncMode};
 use std::net::SocketAddr;
@@ -155,6 +156,24 @@ struct ServeArgs {
     /// The name a replica reports its progress under (default: its listen address).
     #[arg(long, env = "RUSTORIUM_REPLICA_ID")]
     replica_id: Option<String>,
+    /// Cut a new single-node Redb store into this many shards (a power of two).
+    #[arg(long, env = "RUSTORIUM_SHARDS")]
+    shards: Option<u32>,
+    /// Split a shard taking more writes per second than this.
+    #[arg(long, env = "RUSTORIUM_SPLIT_ABOVE_WRITES_PER_SEC")]
+    split_above_writes_per_sec: Option<f64>,
+    /// Split a shard holding more live keys than this.
+    #[arg(long, env = "RUSTORIUM_SPLIT_ABOVE_KEYS")]
+    split_above_keys: Option<u64>,
+    /// Merge two sibling shards each taking fewer writes per second than this.
+    #[arg(long, env = "RUSTORIUM_MERGE_BELOW_WRITES_PER_SEC")]
+    merge_below_writes_per_sec: Option<f64>,
+    /// Merge two sibling shards each holding fewer live keys than this.
+    #[arg(long, env = "RUSTORIUM_MERGE_BELOW_KEYS")]
+    merge_below_keys: Option<u64>,
+    /// How often shards are checked for splitting and merging, in milliseconds.
+    #[arg(long, env = "RUSTORIUM_RESHARD_INTERVAL_MS")]
+    reshard_interval_ms: Option<u64>,
 }
 
 fn parse_placement(s: &str) -> Result<PlacementStrategy, String> {
@@ -301,6 +320,18 @@ fn node_config(args: &ServeArgs) -> anyhow::Result<NodeConfig> {
             cluster.placement_strategy = v;
         }
     }
+    let sharding = &mut config.sharding;
+    if let Some(v) = args.shards {
+        sharding.shards = v;
+    }
+    if let Some(v) = args.reshard_interval_ms {
+        sharding.check_interval_ms = v;
+    }
+    let auto = &mut sharding.auto;
+    auto.split_above_writes_per_sec = args.split_above_writes_per_sec.or(auto.split_above_writes_per_sec);
+    auto.split_above_keys = args.split_above_keys.or(auto.split_above_keys);
+    auto.merge_below_writes_per_sec = args.merge_below_writes_per_sec.or(auto.merge_below_writes_per_sec);
+    auto.merge_below_keys = args.merge_below_keys.or(auto.merge_below_keys);
     if let Some(url) = &args.follow {
         config.replica = Some(ReplicaConfig {
             follow: url.clone(),
@@ -324,26 +355,28 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed here, before
+/// the node announces itself: a signal that arrives before serving starts
+/// still shuts it down cleanly instead of killing it.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight and flushing queued writes");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests in flight and flushing queued writes");
+    })
 }
 
 fn open_store(storage: &StorageConfig) -> anyhow::Result<Store> {
@@ -356,9 +389,51 @@ fn open_store(storage: &StorageConfig) -> anyhow::Result<Store> {
     })
 }
 
+/// Opens the single node's store cut into shards, and starts resharding it
+/// when a policy is set.
+fn open_sharded(config: &NodeConfig) -> anyhow::Result<ShardedNode> {
+    let storage = &config.storage;
+    let had_layout = storage.path.join(LAYOUT_FILE).exists();
+    if !had_layout
+        && storage
+            .path
+            .join(rustorium_node::store::backend::redb::FILE_NAME)
+            .exists()
+    {
+        anyhow::bail!(
+            "{} holds an unsharded store, which is not cut in place: serve it without --shards / [sharding], or \
+             export it and import it into a new sharded node",
+            storage.path.display()
+        );
+    }
+    let bits = config.sharding.bits().map_err(anyhow::Error::msg)?;
+    let store = ShardedStore::open(storage, bits)
+        .with_context(|| format!("opening the sharded store at {}", storage.path.display()))?;
+    if had_layout && store.shard_count() != config.sharding.shards as usize {
+        tracing::info!(
+            shards = store.shard_count(),
+            "the cut kept in {LAYOUT_FILE} wins over sharding.shards"
+        );
+    }
+    let store = Arc::new(store);
+    let automatic = config.sharding.automatic();
+    if automatic {
+        store.run_resharding(
+            config.sharding.auto.clone(),
+            std::time::Duration::from_millis(config.sharding.check_interval_ms),
+        );
+    }
+    Ok(ShardedNode {
+        store,
+        config: storage.clone(),
+        automatic,
+    })
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = node_config(&args)?;
     init_logging(config.log_format);
+    let stop = shutdown_signal()?;
     let bound = rustorium_node::server::bind(&config).await?;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
     let storage = &config.storage;
@@ -394,6 +469,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             primary: replica.follow.clone(),
         };
         (Engine::Replica(Arc::new(node)), role)
+    } else if storage.backend == BackendKind::Redb
+        && (config.sharding.enabled() || storage.path.join(LAYOUT_FILE).exists())
+    {
+        let node = open_sharded(&config)?;
+        let role = format!(
+            "single node, {} shards{}",
+            node.store.shard_count(),
+            if node.automatic {
+                " (split and merged automatically)"
+            } else {
+                ""
+            }
+        );
+        (Engine::Sharded(Arc::new(node)), role)
     } else {
         (Engine::Single(open_store(storage)?), "single node".to_owned())
     };
@@ -414,7 +503,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         storage.sync_mode,
         storage.key_mode
     );
-    rustorium_node::server::serve(bound, engine.clone(), &config, shutdown_signal()).await?;
+    rustorium_node::server::serve(bound, engine.clone(), &config, stop).await?;
     if let Engine::Cluster(node) = &engine {
         // Others take this node's shards now rather than after the TTL.
         node.leave().await;
@@ -422,8 +511,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for store in engine.stores() {
         store.sync().await.context("final flush")?;
     }
-    if let Engine::Single(store) = engine {
-        store.shutdown();
+    match engine {
+        Engine::Single(store) => store.shutdown(),
+        // The server's handles are gone; the resharding task holds none.
+        Engine::Sharded(node) => {
+            if let Some(node) = Arc::into_inner(node)
+                && let Some(store) = Arc::into_inner(node.store)
+            {
+                store.shutdown();
+            }
+        }
+        _ => {}
     }
     tracing::info!("stopped cleanly");
     Ok(())
@@ -431,6 +529,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn verify_db(data: PathBuf, config: Option<PathBuf>) -> anyhow::Result<bool> {
     let mut storage = load_config(config.as_ref())?.storage;
+    if storage.backend == BackendKind::Redb
+        && let Some(shards) = shard_dirs(&data)?
+    {
+        // Each shard is a whole store; the global root is a function of
+        // theirs, so every shard passing is the store passing.
+        let mut ok = true;
+        for (prefix, dir) in shards {
+            println!("shard {} ({}):", shard_label(prefix), dir.display());
+            storage.path = dir;
+            ok &= print_verified(&verify_redb(&storage)?);
+        }
+        println!("{}", if ok { "OK: every shard" } else { "MISMATCH" });
+        return Ok(ok);
+    }
     storage.path = data;
     // Redb is checked in place (and must exist); TiKV and hybrid stores are
     // checked against the cluster's rows, the source of truth.
@@ -438,6 +550,10 @@ fn verify_db(data: PathBuf, config: Option<PathBuf>) -> anyhow::Result<bool> {
         BackendKind::Redb => verify_redb(&storage)?,
         _ => verify(&AnyBackend::open(&storage)?, &storage)?,
     };
+    Ok(print_verified(&report))
+}
+
+fn print_verified(report: &rustorium_node::store::verify_db::VerifyReport) -> bool {
     println!(
         "version {}: {} keys, {} root-log entries",
         report.version, report.keys, report.root_versions
@@ -448,7 +564,7 @@ fn verify_db(data: PathBuf, config: Option<PathBuf>) -> anyhow::Result<bool> {
         println!("problem: {problem}");
     }
     println!("{}", if report.ok() { "OK" } else { "MISMATCH" });
-    Ok(report.ok())
+    report.ok()
 }
 
 struct RepairSource {
@@ -465,7 +581,14 @@ async fn repair(data: PathBuf, from: RepairSource, config: Option<PathBuf>) -> a
         dirs.push(PathBuf::from(&from.source));
     }
     for dir in &dirs {
-        if !dir.join("rustorium.redb").exists() {
+        if dir.join(LAYOUT_FILE).exists() {
+            anyhow::bail!(
+                "{} holds a sharded store: repair each shard's directory (listed in {LAYOUT_FILE}) from the same \
+                 shard of a healthy copy",
+                dir.display()
+            );
+        }
+        if !dir.join(rustorium_node::store::backend::redb::FILE_NAME).exists() {
             anyhow::bail!("no store at {}", dir.display());
         }
     }

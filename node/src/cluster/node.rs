@@ -24,7 +24,7 @@ use crate::cluster::registry::{HeldLease, Member, Registry, RegistryError};
 use crate::store::backend::any::AnyBackend;
 use crate::store::backend::tikv::TikvBackend;
 use crate::store::error::StoreError;
-use crate::store::sharded::{ShardedProof, ShardedStore, shard_namespace};
+use crate::store::sharded::{ShardedProof, ShardedStore, render_shard_metrics, shard_label, shard_namespace};
 use crate::store::{BackendKind, BatchOp, StorageConfig, Store};
 use prometheus::{IntCounter, IntGauge, Opts, Registry as Metrics};
 use rustorium_core::Fr;
@@ -172,10 +172,6 @@ impl std::fmt::Debug for ClusterNode {
     }
 }
 
-fn shard_name(prefix: Prefix) -> String {
-    format!("{}-{}", prefix.depth, prefix.index)
-}
-
 /// This node's member record, expiring one TTL after `now_ms`.
 fn member_at(config: &ClusterConfig, now_ms: u64) -> Member {
     Member {
@@ -193,7 +189,7 @@ fn nanos_now() -> u64 {
 }
 
 fn unavailable(prefix: Prefix, why: impl std::fmt::Display) -> Status {
-    Status::unavailable(format!("shard {}: {why}; retry", shard_name(prefix)))
+    Status::unavailable(format!("shard {}: {why}; retry", shard_label(prefix)))
 }
 
 /// Runs blocking registry work off the async runtime.
@@ -231,7 +227,7 @@ impl ClusterNode {
         let open_shard: crate::store::sharded::OpenShard<AnyBackend> = Box::new(move |prefix, generation| {
             let mut shard = base.clone();
             // Local files (the hybrid cache) are per node; rows are shared.
-            shard.path = base.path.join(format!("{node_id}-shard-{}", shard_name(prefix)));
+            shard.path = base.path.join(format!("{node_id}-shard-{}", shard_label(prefix)));
             shard.tikv.namespace = shard_namespace(&base.tikv.namespace, prefix, generation);
             Store::open_with(AnyBackend::open_on(&shard, &connection)?, shard)
         });
@@ -282,38 +278,11 @@ impl ClusterNode {
         self.max_levels
     }
 
-    /// `/metrics`: every shard store's metrics labelled `shard="depth-index"`
-    /// (one family per name), then the cluster's own.
+    /// `/metrics`: every shard store's metrics labelled `shard="depth-index"`,
+    /// then the cluster's own.
     pub fn render_metrics(&self) -> String {
-        use prometheus::proto::{LabelPair, MetricFamily};
-        let mut families: BTreeMap<String, MetricFamily> = BTreeMap::new();
-        for (prefix, store) in &self.stores {
-            store.refresh_metrics();
-            for mut family in store.metrics().registry.gather() {
-                for metric in family.mut_metric() {
-                    let mut labels = metric.take_label();
-                    let mut shard = LabelPair::default();
-                    shard.set_name("shard".into());
-                    shard.set_value(shard_name(*prefix));
-                    labels.push(shard);
-                    metric.set_label(labels);
-                }
-                match families.entry(family.name().to_owned()) {
-                    std::collections::btree_map::Entry::Vacant(entry) => {
-                        entry.insert(family);
-                    }
-                    std::collections::btree_map::Entry::Occupied(mut entry) => {
-                        let metrics = family.take_metric();
-                        entry.get_mut().mut_metric().extend(metrics);
-                    }
-                }
-            }
-        }
-        let mut all: Vec<MetricFamily> = families.into_values().collect();
-        all.extend(self.metrics.registry.gather());
-        prometheus::TextEncoder::new()
-            .encode_to_string(&all)
-            .unwrap_or_default()
+        let shards: Vec<(Prefix, Store)> = self.stores.iter().map(|(p, s)| (*p, s.clone())).collect();
+        render_shard_metrics(&shards, self.metrics.registry.gather())
     }
 
     /// Every shard's store, in prefix order.
@@ -424,7 +393,7 @@ impl ClusterNode {
                         if blocking(move || registry.release(p, &h, now_ms)).await? {
                             released_one = true;
                             self.metrics.leases_released_total.inc();
-                            tracing::info!(shard = shard_name(*prefix), to = ?wanted, "released a shard to placement");
+                            tracing::info!(shard = shard_label(*prefix), to = ?wanted, "released a shard to placement");
                         }
                         continue;
                     }
@@ -445,7 +414,7 @@ impl ClusterNode {
                         None => {
                             self.disown(*prefix);
                             self.metrics.leases_lost_total.inc();
-                            tracing::warn!(shard = shard_name(*prefix), "lost a shard lease");
+                            tracing::warn!(shard = shard_label(*prefix), "lost a shard lease");
                         }
                     }
                 }
@@ -453,7 +422,7 @@ impl ClusterNode {
                     if self.owned().contains_key(prefix) {
                         self.disown(*prefix);
                         self.metrics.leases_lost_total.inc();
-                        tracing::warn!(shard = shard_name(*prefix), "shard lease is no longer ours");
+                        tracing::warn!(shard = shard_label(*prefix), "shard lease is no longer ours");
                     }
                     // Placement's choice takes a free shard; anyone takes one
                     // left free for two TTLs (its preferred node may be stuck).
@@ -466,7 +435,7 @@ impl ClusterNode {
                     // The shard's latest root record says which epoch wrote last.
                     let store = &self.stores[prefix];
                     if let Err(error) = store.refresh_head().await {
-                        tracing::warn!(shard = shard_name(*prefix), %error, "cannot read the shard's head; not taking it");
+                        tracing::warn!(shard = shard_label(*prefix), %error, "cannot read the shard's head; not taking it");
                         continue;
                     }
                     let floor = store.head_epoch();
@@ -515,9 +484,9 @@ impl ClusterNode {
                 if previous.is_none() {
                     self.metrics.owned_shards.inc();
                 }
-                tracing::info!(shard = shard_name(prefix), epoch, version, "took a shard");
+                tracing::info!(shard = shard_label(prefix), epoch, version, "took a shard");
             }
-            Err(error) => tracing::warn!(shard = shard_name(prefix), %error, "could not claim a shard"),
+            Err(error) => tracing::warn!(shard = shard_label(prefix), %error, "could not claim a shard"),
         }
     }
 
@@ -543,12 +512,6 @@ impl ClusterNode {
         Ok(self.sharded.shard_of(key)?)
     }
 
-    /// The version a cluster answer reports: the sum of its cut's shard
-    /// versions (it grows with every commit to any shard).
-    fn cluster_version(versions: &BTreeMap<Prefix, u64>) -> u64 {
-        versions.values().sum()
-    }
-
     /// Runs `local` if this node owns `prefix`, else `forward` to the owner.
     /// A commit fenced by a newer owner counts as not owning.
     async fn route<T, L, LF, F, FF>(&self, prefix: Prefix, forwarded: bool, local: L, forward: F) -> Result<T, Status>
@@ -563,7 +526,7 @@ impl ClusterNode {
                 Err(StoreError::Fenced { mine, current, .. }) => {
                     self.metrics.fenced_writes_total.inc();
                     self.disown(prefix);
-                    tracing::warn!(shard = shard_name(prefix), mine, current, "fenced by a newer owner");
+                    tracing::warn!(shard = shard_label(prefix), mine, current, "fenced by a newer owner");
                 }
                 outcome => return outcome.map_err(Status::from),
             }
@@ -592,7 +555,7 @@ impl ClusterNode {
     fn put_response(&self, written: &ShardedProof, want_proof: bool) -> v1::PutResponse {
         v1::PutResponse {
             root: fr_to_bytes(&written.root),
-            version: Self::cluster_version(&written.versions),
+            version: written.version,
             timestamp_unix_nanos: nanos_now(),
             proof: want_proof.then(|| proof_to_proto(&written.proof, self.max_levels)),
         }
@@ -653,7 +616,7 @@ impl ClusterNode {
                 self.record_write(prefix, 1, &origin.region);
                 Ok(v1::DeleteResponse {
                     root: fr_to_bytes(&deleted.root),
-                    version: Self::cluster_version(&deleted.versions),
+                    version: deleted.version,
                     proof: Some(proof_to_proto(&deleted.proof, self.max_levels)),
                     timestamp_unix_nanos: nanos_now(),
                     existed,
@@ -758,8 +721,8 @@ impl ClusterNode {
     /// version (the sum of the shard versions).
     pub async fn root(&self) -> Result<(Fr, u64), StoreError> {
         self.refresh(None).await?;
-        let (root, versions) = self.sharded.root().await?;
-        Ok((root, Self::cluster_version(&versions)))
+        let global = self.sharded.global_root().await?;
+        Ok((global.root, global.version))
     }
 
     /// Rows of every shard in `[start, end)` in key order, up to `limit`.
@@ -770,15 +733,7 @@ impl ClusterNode {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         self.refresh(None).await?;
-        let scans = self.stores.values().map(|s| s.scan(start, end, limit));
-        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = futures::future::try_join_all(scans)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        rows.truncate(limit);
-        Ok(rows)
+        self.sharded.scan(start, end, limit).await
     }
 
     /// Live keys over all shards, as of each shard's head here.
@@ -799,7 +754,7 @@ impl ClusterNode {
                     .filter(|l| l.live(view.now_ms));
                 let owner = lease.map(|l| l.owner.clone()).unwrap_or_default();
                 ShardPlacement {
-                    shard: shard_name(*prefix),
+                    shard: shard_label(*prefix),
                     owner_region: view
                         .members
                         .iter()
@@ -854,7 +809,7 @@ impl ClusterNode {
             })
             .await;
             if let Err(error) = released {
-                tracing::warn!(shard = shard_name(prefix), %error, "could not release a lease on the way out");
+                tracing::warn!(shard = shard_label(prefix), %error, "could not release a lease on the way out");
             }
         }
         let (registry, me) = (self.registry.clone(), self.config.node_id.clone());

@@ -24,6 +24,62 @@ pub struct NodeConfig {
     pub replica: Option<ReplicaConfig>,
     /// How many verified copies a write on this node waits for.
     pub replication: ReplicationConfig,
+    /// Cutting a single node's Redb store into shards.
+    pub sharding: ShardingConfig,
+}
+
+/// `[sharding]`: a single node's store cut into shards, each with its own
+/// committer (writes to different shards commit in parallel on every
+/// core), and, with `[sharding.auto]`, split and merged while serving.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShardingConfig {
+    /// Shards a new store starts with: a power of two, at most 256 (1:
+    /// one unsharded store). A store keeps its cut in `shards.layout`;
+    /// once that exists, it wins over this.
+    pub shards: u32,
+    /// How often the node looks at write rates and key counts.
+    pub check_interval_ms: u64,
+    /// When shards split and merge by themselves; nothing happens while
+    /// every threshold is unset.
+    pub auto: crate::store::autoshard::ReshardPolicy,
+}
+
+impl Default for ShardingConfig {
+    fn default() -> Self {
+        Self {
+            shards: 1,
+            check_interval_ms: 1000,
+            auto: crate::store::autoshard::ReshardPolicy::default(),
+        }
+    }
+}
+
+impl ShardingConfig {
+    /// Whether the policy can split or merge anything.
+    pub fn automatic(&self) -> bool {
+        let auto = &self.auto;
+        auto.split_above_keys.is_some()
+            || auto.split_above_writes_per_sec.is_some()
+            || auto.merge_below_keys.is_some()
+            || auto.merge_below_writes_per_sec.is_some()
+    }
+
+    /// Whether a new store is cut at all.
+    pub fn enabled(&self) -> bool {
+        self.shards > 1 || self.automatic()
+    }
+
+    /// Prefix bits of the starting cut.
+    pub fn bits(&self) -> Result<u8, String> {
+        if !self.shards.is_power_of_two() || self.shards > 256 {
+            return Err(format!(
+                "sharding.shards = {}: a power of two from 1 to 256",
+                self.shards
+            ));
+        }
+        Ok(self.shards.trailing_zeros() as u8)
+    }
 }
 
 /// `[replication]` on a primary: the seed's `replication_factor` for
@@ -122,6 +178,7 @@ impl Default for NodeConfig {
             cluster: None,
             replica: None,
             replication: ReplicationConfig::default(),
+            sharding: ShardingConfig::default(),
         }
     }
 }
@@ -159,6 +216,29 @@ impl NodeConfig {
             return Err(
                 "replication.factor > 1 needs storage.replication_feed_ops > 0 (replicas stream the feed)".into(),
             );
+        }
+        self.sharding.bits()?;
+        if self.sharding.check_interval_ms == 0 {
+            return Err("sharding.check_interval_ms must be at least 1".into());
+        }
+        if self.sharding.enabled() {
+            if self.cluster.is_some() {
+                return Err("[sharding] is for a single node; a cluster cuts its tree by cluster.shard_count".into());
+            }
+            if self.replica.is_some() {
+                return Err(
+                    "[sharding] and [replica] do not go together: a replica mirrors one unsharded store".into(),
+                );
+            }
+            if self.storage.backend != crate::store::BackendKind::Redb {
+                return Err(
+                    "[sharding] needs storage.backend = \"redb\"; with TiKV, run a [cluster] (cluster.shard_count)"
+                        .into(),
+                );
+            }
+            if self.replication.factor > 1 {
+                return Err("replication.factor > 1 needs an unsharded store (replicas follow one root log)".into());
+            }
         }
         if let Some(replica) = &self.replica
             && !(replica.follow.starts_with("http://") || replica.follow.starts_with("https://"))
@@ -199,6 +279,27 @@ mod tests {
         assert!(odd.check().unwrap_err().contains("power of two"));
         let replica = NodeConfig::from_toml("[replica]\nfollow = \"primary:7070\"\n").unwrap();
         assert!(replica.check().unwrap_err().contains("http://"));
+    }
+
+    #[test]
+    fn sharding_section() {
+        let config = NodeConfig::from_toml(
+            "[sharding]\nshards = 4\ncheck_interval_ms = 250\n[sharding.auto]\nsplit_above_keys = 1000\nmax_depth = 4\n",
+        )
+        .unwrap();
+        config.check().unwrap();
+        assert_eq!(config.sharding.bits(), Ok(2));
+        assert!(config.sharding.automatic() && config.sharding.enabled());
+        assert_eq!(config.sharding.auto.split_above_keys, Some(1000));
+        assert!(!NodeConfig::default().sharding.enabled());
+        let odd = NodeConfig::from_toml("[sharding]\nshards = 3\n").unwrap();
+        assert!(odd.check().unwrap_err().contains("power of two"));
+        let on_tikv = NodeConfig::from_toml("[storage]\nbackend = \"tikv\"\n[sharding]\nshards = 2\n").unwrap();
+        assert!(on_tikv.check().unwrap_err().contains("redb"));
+        let replica = NodeConfig::from_toml("[sharding]\nshards = 2\n[replica]\nfollow = \"http://p:1\"\n").unwrap();
+        assert!(replica.check().unwrap_err().contains("[replica]"));
+        let typo = NodeConfig::from_toml("[sharding.auto]\nsplit_above_key = 3\n").unwrap_err();
+        assert!(typo.contains("split_above_key"), "{typo}");
     }
 
     #[test]

@@ -1,13 +1,60 @@
-//! What a node serves: one embedded store, a read-only replica of another
-//! node, or its part of a cluster.
+//! What a node serves: one embedded store, one store cut into shards, a
+//! read-only replica of another node, or its part of a cluster.
 
 use crate::cluster::ClusterNode;
 use crate::store::backend::any::AnyBackend;
+use crate::store::error::StoreError;
 use crate::store::replica::Replica;
+use crate::store::sharded::{ShardedStore, render_shard_metrics, shard_label};
 use crate::store::{StorageConfig, Store};
+use rustorium_core::Fr;
 use rustorium_proto::v1;
 use std::sync::Arc;
 use tonic::Status;
+
+/// A single node whose store is cut into shards (`[sharding]`).
+#[derive(Debug)]
+pub struct ShardedNode {
+    pub store: Arc<ShardedStore>,
+    /// The settings every shard was opened with.
+    pub config: StorageConfig,
+    /// Whether a resharding policy runs.
+    pub automatic: bool,
+}
+
+impl ShardedNode {
+    fn render_metrics(&self) -> String {
+        use prometheus::core::Collector;
+        let (splits, merges) = self.store.reshapes();
+        let shards = self.store.shards();
+        let gauge = |name: &str, help: &str, value: u64| {
+            let gauge = prometheus::IntGauge::new(name, help).expect("a valid metric name");
+            gauge.set(value as i64);
+            gauge.collect()
+        };
+        let own = [
+            gauge(
+                "rustorium_sharding_shards",
+                "Shards in the current cut",
+                shards.len() as u64,
+            ),
+            gauge(
+                "rustorium_sharding_splits",
+                "Shard splits since the node started",
+                splits,
+            ),
+            gauge(
+                "rustorium_sharding_merges",
+                "Shard merges since the node started",
+                merges,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        render_shard_metrics(&shards, own)
+    }
+}
 
 /// A replica node: its local store follows `primary`.
 #[derive(Debug)]
@@ -19,6 +66,7 @@ pub struct ReplicaNode {
 #[derive(Clone, Debug)]
 pub enum Engine {
     Single(Store),
+    Sharded(Arc<ShardedNode>),
     Replica(Arc<ReplicaNode>),
     Cluster(Arc<ClusterNode>),
 }
@@ -30,12 +78,12 @@ impl From<Store> for Engine {
 }
 
 impl Engine {
-    /// The one store reads come from (not in cluster mode).
+    /// The one store reads come from (none when the tree is sharded).
     pub fn local(&self) -> Option<&Store> {
         match self {
             Self::Single(store) => Some(store),
             Self::Replica(node) => Some(node.replica.store()),
-            Self::Cluster(_) => None,
+            Self::Sharded(_) | Self::Cluster(_) => None,
         }
     }
 
@@ -47,7 +95,7 @@ impl Engine {
                 "this node is a read-only replica of {}; write there",
                 node.primary
             ))),
-            Self::Cluster(_) => Err(Status::internal("cluster writes are routed by the cluster node")),
+            Self::Sharded(_) | Self::Cluster(_) => Err(Status::internal("sharded writes are routed by shard")),
         }
     }
 
@@ -55,6 +103,7 @@ impl Engine {
     pub fn stores(&self) -> Vec<Store> {
         match self {
             Self::Cluster(cluster) => cluster.stores(),
+            Self::Sharded(node) => node.store.stores(),
             other => other.local().into_iter().cloned().collect(),
         }
     }
@@ -62,6 +111,7 @@ impl Engine {
     pub fn config(&self) -> &StorageConfig {
         match self {
             Self::Cluster(cluster) => cluster.any_store().config(),
+            Self::Sharded(node) => &node.config,
             other => other.local().expect("not a cluster").config(),
         }
     }
@@ -69,6 +119,7 @@ impl Engine {
     pub fn max_levels(&self) -> u16 {
         match self {
             Self::Cluster(cluster) => cluster.max_levels(),
+            Self::Sharded(node) => node.store.max_levels(),
             other => other.local().expect("not a cluster").max_levels(),
         }
     }
@@ -77,12 +128,47 @@ impl Engine {
     pub fn render_metrics(&self) -> String {
         match self {
             Self::Cluster(cluster) => cluster.render_metrics(),
+            Self::Sharded(node) => node.render_metrics(),
             other => {
                 let store = other.local().expect("not a cluster");
                 store.refresh_metrics();
                 store.metrics().render()
             }
         }
+    }
+
+    /// The root over every shard (or the one store's) and its version.
+    pub async fn global_root(&self) -> Result<(Fr, u64), StoreError> {
+        match self {
+            Self::Cluster(cluster) => cluster.root().await,
+            Self::Sharded(node) => node.store.global_root().await.map(|g| (g.root, g.version)),
+            other => {
+                let store = other.local().expect("one store");
+                let (root, version, _) = store.root();
+                Ok((root, version))
+            }
+        }
+    }
+
+    pub fn sharding_status(&self) -> Option<v1::ShardingStatus> {
+        let Self::Sharded(node) = self else { return None };
+        let (splits, merges) = node.store.reshapes();
+        Some(v1::ShardingStatus {
+            shards: node
+                .store
+                .shards()
+                .into_iter()
+                .map(|(prefix, store)| v1::LocalShard {
+                    shard: shard_label(prefix),
+                    version: store.root().1,
+                    keys: store.keys(),
+                    writes_total: store.metrics().writes_total.get(),
+                })
+                .collect(),
+            splits,
+            merges,
+            automatic: node.automatic,
+        })
     }
 
     pub fn cluster_status(&self) -> Option<v1::ClusterStatus> {

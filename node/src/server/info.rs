@@ -18,7 +18,7 @@ pub struct NodeInfo {
     pub version: u64,
     pub keys: u64,
     pub server_version: &'static str,
-    /// "single", "replica" or "cluster".
+    /// "single", "sharded", "replica" or "cluster".
     pub role: &'static str,
     /// In a cluster: this node's id and where every shard lives.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -28,6 +28,25 @@ pub struct NodeInfo {
     /// On a replica: the primary, the version mirrored and the lag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replica: Option<ReplicaInfo>,
+    /// A sharded single node: its current cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sharding: Option<ShardingInfo>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ShardingInfo {
+    pub shards: Vec<LocalShardInfo>,
+    pub splits: u64,
+    pub merges: u64,
+    pub automatic: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct LocalShardInfo {
+    pub shard: String,
+    pub version: u64,
+    pub keys: u64,
+    pub writes_total: u64,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -44,6 +63,7 @@ impl NodeInfo {
         let config = engine.config();
         let (role, node_id, placement, replica) = match engine {
             Engine::Single(_) => ("single", None, None, None),
+            Engine::Sharded(_) => ("sharded", None, None, None),
             Engine::Cluster(cluster) => (
                 "cluster",
                 Some(cluster.config().node_id.clone()),
@@ -76,13 +96,31 @@ impl NodeInfo {
                 KeyMode::Field => "field",
             },
             max_levels: engine.max_levels(),
-            version: stores.iter().map(|s| s.root().1).sum(),
+            version: match engine {
+                Engine::Sharded(node) => node.store.head_version(),
+                _ => stores.iter().map(|s| s.root().1).sum(),
+            },
             keys: stores.iter().map(|s| s.keys()).sum(),
             server_version: env!("CARGO_PKG_VERSION"),
             role,
             node_id,
             placement,
             replica,
+            sharding: engine.sharding_status().map(|status| ShardingInfo {
+                shards: status
+                    .shards
+                    .into_iter()
+                    .map(|s| LocalShardInfo {
+                        shard: s.shard,
+                        version: s.version,
+                        keys: s.keys,
+                        writes_total: s.writes_total,
+                    })
+                    .collect(),
+                splits: status.splits,
+                merges: status.merges,
+                automatic: status.automatic,
+            }),
         }
     }
 }

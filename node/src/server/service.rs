@@ -5,6 +5,7 @@ use super::acks::ReplicaAcks;
 use super::auth::{Access, Auth};
 use super::engine::Engine;
 use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
+use crate::store::sharded::ShardedProof;
 use crate::store::{BatchOp, KeyMode, RootRecord, Store, SyncMode};
 use rustorium_core::tree::PageId;
 use rustorium_proto::v1;
@@ -86,11 +87,23 @@ impl StoreService {
         proof_to_proto(proof, self.engine.max_levels())
     }
 
-    /// The store reads are served from, outside cluster mode.
+    /// The store reads are served from, when the tree is not sharded.
     fn store(&self) -> Result<&Store, Status> {
         self.engine.local().ok_or_else(|| {
-            Status::failed_precondition("not served in cluster mode: history and per-version reads are per shard")
+            Status::failed_precondition(
+                "not served by a sharded store or cluster node: history, per-version reads and replication are \
+                 per shard",
+            )
         })
+    }
+
+    fn sharded_put(&self, written: &ShardedProof, want_proof: bool) -> v1::PutResponse {
+        v1::PutResponse {
+            root: fr_to_bytes(&written.root),
+            version: written.version,
+            timestamp_unix_nanos: nanos(SystemTime::now()),
+            proof: want_proof.then(|| self.proof(&written.proof)),
+        }
     }
 }
 
@@ -124,6 +137,10 @@ impl StoreRpc for StoreService {
             return cluster.put(request).await.map(Response::new);
         }
         let request = request.into_inner();
+        if let Engine::Sharded(node) = &self.engine {
+            let written = node.store.write_with_proof(&request.key, &request.value).await?;
+            return Ok(Response::new(self.sharded_put(&written, request.want_proof)));
+        }
         let written = self
             .engine
             .writable()?
@@ -143,7 +160,6 @@ impl StoreRpc for StoreService {
         if let Engine::Cluster(cluster) = &self.engine {
             return cluster.put_batch(request).await.map(Response::new);
         }
-        let store = self.engine.writable()?;
         let request = request.into_inner();
         let ops = request
             .ops
@@ -157,7 +173,25 @@ impl StoreRpc for StoreService {
                 ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let result = store.write_batch(&ops, request.want_proofs).await?;
+        if let Engine::Sharded(node) = &self.engine {
+            // Proofs against one root need every part's version pinned; a
+            // batch without them is just the parts' commits.
+            let (root, version, proofs) = if request.want_proofs {
+                let written = node.store.write_batch_proven(&ops).await?;
+                (written.root, written.version, written.proofs)
+            } else {
+                node.store.write_batch(&ops).await?;
+                let (root, version) = self.engine.global_root().await?;
+                (root, version, Vec::new())
+            };
+            return Ok(Response::new(v1::PutBatchResponse {
+                root: fr_to_bytes(&root),
+                version,
+                timestamp_unix_nanos: nanos(SystemTime::now()),
+                proofs: proofs.iter().map(|p| self.proof(p)).collect(),
+            }));
+        }
+        let result = self.engine.writable()?.write_batch(&ops, request.want_proofs).await?;
         self.replicated(result.version).await?;
         Ok(Response::new(v1::PutBatchResponse {
             root: fr_to_bytes(&result.root),
@@ -170,14 +204,18 @@ impl StoreRpc for StoreService {
     async fn get(&self, request: Request<v1::GetRequest>) -> Result<Response<v1::GetResponse>, Status> {
         self.auth.check(&request, Access::Read)?;
         let request = request.into_inner();
-        if let (Engine::Cluster(cluster), None) = (&self.engine, request.at_version) {
-            let read = cluster.read(&request.key).await?;
+        let sharded_read = match (&self.engine, request.at_version) {
+            (Engine::Cluster(cluster), None) => Some(cluster.read(&request.key).await?),
+            (Engine::Sharded(node), None) => Some(node.store.read(&request.key).await?),
+            _ => None,
+        };
+        if let Some(read) = sharded_read {
             return Ok(Response::new(v1::GetResponse {
                 found: read.value.is_some(),
                 value: read.value.unwrap_or_default(),
                 proof: Some(self.proof(&read.proof)),
                 root: fr_to_bytes(&read.root),
-                version: read.versions.values().sum(),
+                version: read.version,
                 timestamp_unix_nanos: nanos(SystemTime::now()),
             }));
         }
@@ -197,6 +235,16 @@ impl StoreRpc for StoreService {
         if let Engine::Cluster(cluster) = &self.engine {
             return cluster.delete(request).await.map(Response::new);
         }
+        if let Engine::Sharded(node) = &self.engine {
+            let (deleted, existed) = node.store.delete(&request.into_inner().key).await?;
+            return Ok(Response::new(v1::DeleteResponse {
+                root: fr_to_bytes(&deleted.root),
+                version: deleted.version,
+                proof: Some(self.proof(&deleted.proof)),
+                timestamp_unix_nanos: nanos(SystemTime::now()),
+                existed,
+            }));
+        }
         let deleted = self.engine.writable()?.delete(&request.into_inner().key).await?;
         self.replicated(deleted.version).await?;
         Ok(Response::new(v1::DeleteResponse {
@@ -211,8 +259,8 @@ impl StoreRpc for StoreService {
     async fn get_root(&self, request: Request<v1::GetRootRequest>) -> Result<Response<v1::GetRootResponse>, Status> {
         self.auth.check(&request, Access::Read)?;
         let (root, version, timestamp) = match &self.engine {
-            Engine::Cluster(cluster) => {
-                let (root, version) = cluster.root().await?;
+            Engine::Cluster(_) | Engine::Sharded(_) => {
+                let (root, version) = self.engine.global_root().await?;
                 (root, version, SystemTime::now())
             }
             _ => self.store()?.root(),
@@ -261,12 +309,13 @@ impl StoreRpc for StoreService {
             return Err(Status::invalid_argument("scan end is before start"));
         }
         let rows = match &self.engine {
-            Engine::Cluster(_) if request.at_version.is_some() => {
+            Engine::Cluster(_) | Engine::Sharded(_) if request.at_version.is_some() => {
                 return Err(Status::failed_precondition(
-                    "in cluster mode scans read the latest version: history is kept per shard",
+                    "a sharded store's scans read the latest version: history is kept per shard",
                 ));
             }
             Engine::Cluster(cluster) => cluster.scan(&request.start, end, limit as usize).await?,
+            Engine::Sharded(node) => node.store.scan(&request.start, end, limit as usize).await?,
             _ => match request.at_version {
                 Some(version) => {
                     self.store()?
@@ -287,14 +336,14 @@ impl StoreRpc for StoreService {
         request: Request<v1::WatchRootsRequest>,
     ) -> Result<Response<Self::WatchRootsStream>, Status> {
         self.auth.check(&request, Access::Read)?;
-        if let Engine::Cluster(cluster) = &self.engine {
+        if let Engine::Cluster(_) | Engine::Sharded(_) = &self.engine {
             if request.get_ref().from_version.is_some() {
                 return Err(Status::failed_precondition(
-                    "in cluster mode roots stream from now on: history is kept per shard",
+                    "a sharded store's roots stream from now on: history is kept per shard",
                 ));
             }
-            return Ok(Response::new(watch_cluster_roots(
-                cluster.clone(),
+            return Ok(Response::new(watch_global_roots(
+                self.engine.clone(),
                 self.stopping.clone(),
             )));
         }
@@ -371,6 +420,7 @@ impl StoreRpc for StoreService {
             // Per shard there is no one history: report the sum of the
             // shard versions and leave the retention window unset.
             Engine::Cluster(_) => (sum(&|s| s.root().1), 0),
+            Engine::Sharded(node) => (node.store.head_version(), 0),
             _ => (first.root().1, first.oldest_version()),
         };
         let metrics = first.metrics();
@@ -429,6 +479,7 @@ impl StoreRpc for StoreService {
                 })
                 .collect(),
             replication_factor: self.replication_factor,
+            sharding: self.engine.sharding_status(),
         }))
     }
 
@@ -617,21 +668,18 @@ fn replicated(batch: &crate::store::feed::CommittedBatch, head: u64) -> v1::Repl
     }
 }
 
-/// How often a cluster node looks for a new global root to stream.
-const CLUSTER_ROOT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often a sharded store or cluster node looks for a new global root.
+const GLOBAL_ROOT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The global root of a cluster each time it changes (its version is the
-/// sum of the shard versions; `op_count` is not tracked across shards).
-fn watch_cluster_roots(
-    cluster: std::sync::Arc<crate::cluster::ClusterNode>,
-    stopping: tokio::sync::watch::Receiver<bool>,
-) -> BoxStream<v1::RootEvent> {
+/// The global root of a sharded store or cluster each time it changes
+/// (versions may skip; `op_count` is not tracked across shards).
+fn watch_global_roots(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>) -> BoxStream<v1::RootEvent> {
     async_stream(move |tx| async move {
         let stop = shutdown_signal(stopping);
         tokio::pin!(stop);
         let mut last = None;
         loop {
-            match cluster.root().await {
+            match engine.global_root().await {
                 Ok((root, version)) if last != Some(version) => {
                     last = Some(version);
                     let event = v1::RootEvent {
@@ -651,7 +699,7 @@ fn watch_cluster_roots(
                 }
             }
             tokio::select! {
-                () = tokio::time::sleep(CLUSTER_ROOT_POLL) => {}
+                () = tokio::time::sleep(GLOBAL_ROOT_POLL) => {}
                 () = &mut stop => {
                     let _ = tx.send(Err(Status::unavailable("server is shutting down; reconnect"))).await;
                     return;

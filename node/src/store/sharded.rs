@@ -30,8 +30,9 @@ use std::sync::{Arc, Mutex, RwLock};
 const COPY_BATCH: usize = 4096;
 /// The cut of a sharded store on disk: one `depth index generation` line
 /// per shard. A shard made by a split or merge gets a new generation, so
-/// its store never reuses a retired one's files or keys.
-const LAYOUT_FILE: &str = "shards.layout";
+/// its store never reuses a retired one's files or keys. A `retired N`
+/// line keeps the versions retired shards had reached (see `version`).
+pub const LAYOUT_FILE: &str = "shards.layout";
 
 /// A proof against a global root, with the cut it belongs to.
 #[derive(Clone, Debug)]
@@ -41,7 +42,51 @@ pub struct ShardedProof {
     pub root: Fr,
     /// Each shard's version in the cut the root is of.
     pub versions: BTreeMap<Prefix, u64>,
+    /// The store's version for that cut (see `GlobalRoot::version`).
+    pub version: u64,
     pub shard: Prefix,
+}
+
+/// The root of one cut: every shard at some committed version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalRoot {
+    pub root: Fr,
+    /// Each shard's version in the cut.
+    pub versions: BTreeMap<Prefix, u64>,
+    /// The sum of the shard versions plus every version retired shards
+    /// had reached: it grows with each commit to any shard and never goes
+    /// back when a split or merge starts new shards at version 0.
+    pub version: u64,
+}
+
+/// A shard held at the version a proof was made at.
+#[derive(Clone, Copy, Debug)]
+struct Pinned {
+    prefix: Prefix,
+    generation: u64,
+    version: u64,
+    node: Node,
+}
+
+/// One shard's part of a batch: the shard, its ops, and their positions in
+/// the whole batch.
+type BatchPart<B> = (Shard<B>, Vec<BatchOp>, Vec<usize>);
+
+/// A batch written across shards, with proofs against one global root.
+#[derive(Clone, Debug)]
+pub struct ShardedBatch {
+    pub root: Fr,
+    pub version: u64,
+    pub versions: BTreeMap<Prefix, u64>,
+    /// One proof per op, in op order: the key's state after the batch.
+    pub proofs: Vec<Proof>,
+}
+
+/// What `shards.layout` holds.
+#[derive(Debug, Default)]
+struct Layout {
+    cut: Vec<(Prefix, u64)>,
+    retired_versions: u64,
 }
 
 /// Opens the store of one shard (prefix, generation).
@@ -75,12 +120,19 @@ pub struct ShardedStore<B: Backend = AnyBackend> {
     sub_roots: Mutex<BTreeMap<Prefix, (u64, u64, Node)>>,
     /// The next generation a split or merge gives its new shards.
     next_generation: std::sync::atomic::AtomicU64,
+    /// Versions reached by shards a split or merge retired; changed only
+    /// under the `shards` write lock, so a reader holding it shared sees
+    /// the cut and this together.
+    retired_versions: std::sync::atomic::AtomicU64,
     open_shard: OpenShard<B>,
     retire_shard: Option<RetireShard>,
     /// Where the cut is kept, if anywhere.
     layout_file: Option<PathBuf>,
     /// Serializes splits and merges.
     reshaping: tokio::sync::Mutex<()>,
+    /// Splits and merges done since open.
+    splits: std::sync::atomic::AtomicU64,
+    merges: std::sync::atomic::AtomicU64,
 }
 
 impl<B: Backend> std::fmt::Debug for ShardedStore<B> {
@@ -93,40 +145,87 @@ fn shard_name(prefix: Prefix, generation: u64) -> String {
     format!("shard-{}-{:03}-g{generation}", prefix.depth, prefix.index)
 }
 
+/// How answers, stats and metrics name a shard: `depth-index`.
+pub fn shard_label(prefix: Prefix) -> String {
+    format!("{}-{}", prefix.depth, prefix.index)
+}
+
+/// Prometheus text for shard stores: every shard's metrics labelled
+/// `shard="depth-index"` (one family per name), then `extra`.
+pub fn render_shard_metrics(
+    shards: &[(Prefix, Store<AnyBackend>)],
+    extra: Vec<prometheus::proto::MetricFamily>,
+) -> String {
+    use prometheus::proto::{LabelPair, MetricFamily};
+    let mut families: BTreeMap<String, MetricFamily> = BTreeMap::new();
+    for (prefix, store) in shards {
+        store.refresh_metrics();
+        for mut family in store.metrics().registry.gather() {
+            for metric in family.mut_metric() {
+                let mut labels = metric.take_label();
+                let mut shard = LabelPair::default();
+                shard.set_name("shard".into());
+                shard.set_value(shard_label(*prefix));
+                labels.push(shard);
+                metric.set_label(labels);
+            }
+            match families.entry(family.name().to_owned()) {
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert(family);
+                }
+                std::collections::btree_map::Entry::Occupied(mut entry) => {
+                    let metrics = family.take_metric();
+                    entry.get_mut().mut_metric().extend(metrics);
+                }
+            }
+        }
+    }
+    let mut all: Vec<MetricFamily> = families.into_values().collect();
+    all.extend(extra);
+    prometheus::TextEncoder::new()
+        .encode_to_string(&all)
+        .unwrap_or_default()
+}
+
 /// The TiKV namespace of one shard of a store whose namespace is `namespace`.
 pub fn shard_namespace(namespace: &str, prefix: Prefix, generation: u64) -> String {
     format!("{namespace}/{}", shard_name(prefix, generation))
 }
 
-fn read_layout(file: &std::path::Path) -> Result<Option<Vec<(Prefix, u64)>>> {
+fn read_layout(file: &std::path::Path) -> Result<Option<Layout>> {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::Config(format!("{}: {e}", file.display()))),
     };
     let corrupt = |line: &str| StoreError::Corrupt(format!("{}: bad line {line:?}", file.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let [depth, index, generation] = fields.as_slice() else {
-                return Err(corrupt(line));
-            };
-            let prefix = Prefix {
-                depth: depth.parse().map_err(|_| corrupt(line))?,
-                index: index.parse().map_err(|_| corrupt(line))?,
-            };
-            Ok((prefix, generation.parse().map_err(|_| corrupt(line))?))
-        })
-        .collect::<Result<Vec<_>>>()
-        .map(Some)
+    let mut layout = Layout::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            ["retired", versions] => layout.retired_versions = versions.parse().map_err(|_| corrupt(line))?,
+            [depth, index, generation] => {
+                let prefix = Prefix {
+                    depth: depth.parse().map_err(|_| corrupt(line))?,
+                    index: index.parse().map_err(|_| corrupt(line))?,
+                };
+                layout
+                    .cut
+                    .push((prefix, generation.parse().map_err(|_| corrupt(line))?));
+            }
+            _ => return Err(corrupt(line)),
+        }
+    }
+    Ok(Some(layout))
 }
 
-fn write_layout(file: &std::path::Path, cut: &[(Prefix, u64)]) -> Result<()> {
-    let text: String = cut
+fn write_layout(file: &std::path::Path, layout: &Layout) -> Result<()> {
+    let mut text: String = layout
+        .cut
         .iter()
         .map(|(p, g)| format!("{} {} {g}\n", p.depth, p.index))
         .collect();
+    text.push_str(&format!("retired {}\n", layout.retired_versions));
     let temp = file.with_extension("tmp");
     let durable = || -> std::io::Result<()> {
         let mut out = std::fs::File::create(&temp)?;
@@ -140,6 +239,18 @@ fn write_layout(file: &std::path::Path, cut: &[(Prefix, u64)]) -> Result<()> {
         Ok(())
     };
     durable().map_err(|e| StoreError::Config(format!("writing {}: {e}", file.display())))
+}
+
+/// The shards of the sharded store under `path` and each one's directory,
+/// in prefix order; `None` when `path` holds no sharded store.
+pub fn shard_dirs(path: &std::path::Path) -> Result<Option<Vec<(Prefix, PathBuf)>>> {
+    Ok(read_layout(&path.join(LAYOUT_FILE))?.map(|layout| {
+        layout
+            .cut
+            .into_iter()
+            .map(|(prefix, generation)| (prefix, path.join(shard_name(prefix, generation))))
+            .collect()
+    }))
 }
 
 impl ShardedStore<AnyBackend> {
@@ -188,16 +299,20 @@ impl<B: Backend> ShardedStore<B> {
                 "{bits} shard bits: at most {MAX_SHARD_BITS} (256 shards)"
             )));
         }
-        let cut = match layout_file.as_deref().map(read_layout).transpose()?.flatten() {
-            Some(cut) => cut,
+        let layout = match layout_file.as_deref().map(read_layout).transpose()?.flatten() {
+            Some(layout) => layout,
             None => {
-                let cut: Vec<(Prefix, u64)> = Prefix::uniform(bits).into_iter().map(|p| (p, 0)).collect();
+                let layout = Layout {
+                    cut: Prefix::uniform(bits).into_iter().map(|p| (p, 0)).collect(),
+                    retired_versions: 0,
+                };
                 if let Some(file) = &layout_file {
-                    write_layout(file, &cut)?;
+                    write_layout(file, &layout)?;
                 }
-                cut
+                layout
             }
         };
+        let cut = layout.cut;
         // A cut that does not cover every key once is refused here.
         TopTree::from_cut(cut.iter().map(|(p, _)| (*p, Node::Empty))).map_err(|e| StoreError::Config(e.to_string()))?;
         let mut shards = BTreeMap::new();
@@ -216,10 +331,13 @@ impl<B: Backend> ShardedStore<B> {
             shards: RwLock::new(shards),
             sub_roots: Mutex::new(BTreeMap::new()),
             next_generation: std::sync::atomic::AtomicU64::new(cut.iter().map(|(_, g)| g + 1).max().unwrap_or(1)),
+            retired_versions: std::sync::atomic::AtomicU64::new(layout.retired_versions),
             open_shard,
             retire_shard,
             layout_file,
             reshaping: tokio::sync::Mutex::new(()),
+            splits: std::sync::atomic::AtomicU64::new(0),
+            merges: std::sync::atomic::AtomicU64::new(0),
         };
         let first = this.any_store();
         if this
@@ -331,18 +449,22 @@ impl<B: Backend> ShardedStore<B> {
     }
 
     /// The top tree over every shard's sub-root at (at least) the version
-    /// its head had when this was called; `pinned` keeps one shard at the
-    /// version a proof was made at. `None`: the pinned shard was retired by
+    /// its head had when this was called; `pinned` keeps shards at the
+    /// versions proofs were made at. `None`: a pinned shard was retired by
     /// a split or merge (its proof belongs to no current cut).
-    async fn top(&self, pinned: Option<(Prefix, u64, u64, Node)>) -> Result<Option<(TopTree, BTreeMap<Prefix, u64>)>> {
+    async fn top(&self, pinned: &[Pinned]) -> Result<Option<(TopTree, GlobalRoot)>> {
         loop {
-            let shards: Vec<(Prefix, u64, Store<B>)> = self
-                .read_shards()
+            let (shards, retired) = {
+                let current = self.read_shards();
+                let shards: Vec<(Prefix, u64, Store<B>)> = current
+                    .iter()
+                    .map(|(p, s)| (*p, s.generation, s.store.clone()))
+                    .collect();
+                (shards, self.retired_versions.load(std::sync::atomic::Ordering::SeqCst))
+            };
+            if !pinned
                 .iter()
-                .map(|(p, s)| (*p, s.generation, s.store.clone()))
-                .collect();
-            if let Some((p, g, _, _)) = pinned
-                && !shards.iter().any(|(q, h, _)| *q == p && *h == g)
+                .all(|pin| shards.iter().any(|(p, g, _)| *p == pin.prefix && *g == pin.generation))
             {
                 return Ok(None);
             }
@@ -355,7 +477,7 @@ impl<B: Backend> ShardedStore<B> {
                     .map(|(_, v, n)| (*v, *n))
             };
             for (prefix, generation, store) in &shards {
-                if pinned.is_some_and(|(p, _, _, _)| p == *prefix) {
+                if pinned.iter().any(|pin| pin.prefix == *prefix) {
                     continue;
                 }
                 let head = store.root().1;
@@ -368,25 +490,54 @@ impl<B: Backend> ShardedStore<B> {
                 .iter()
                 .filter_map(|(p, g, _)| seen(p, *g).map(|e| (*p, e)))
                 .collect();
-            if let Some((p, _, version, node)) = pinned {
-                cut.insert(p, (version, node));
+            for pin in pinned {
+                cut.insert(pin.prefix, (pin.version, pin.node));
             }
             if cut.len() != shards.len() {
                 continue; // the cut changed while we looked
             }
             let top = TopTree::from_cut(cut.iter().map(|(p, (_, n))| (*p, *n)))
                 .map_err(|e| StoreError::Tree(e.to_string()))?;
-            return Ok(Some((top, cut.into_iter().map(|(p, (v, _))| (p, v)).collect())));
+            let versions: BTreeMap<Prefix, u64> = cut.into_iter().map(|(p, (v, _))| (p, v)).collect();
+            let global = GlobalRoot {
+                root: top.root().hash(),
+                version: retired + versions.values().sum::<u64>(),
+                versions,
+            };
+            return Ok(Some((top, global)));
         }
+    }
+
+    /// The global root now, the cut it is of and the store's version.
+    pub async fn global_root(&self) -> Result<GlobalRoot> {
+        let (_, global) = self
+            .top(&[])
+            .await?
+            .ok_or_else(|| StoreError::Tree("no pinned shard, no retirement".into()))?;
+        Ok(global)
     }
 
     /// The global root now, and the cut it is of.
     pub async fn root(&self) -> Result<(Fr, BTreeMap<Prefix, u64>)> {
-        let (top, versions) = self
-            .top(None)
+        let global = self.global_root().await?;
+        Ok((global.root, global.versions))
+    }
+
+    /// Rows of every shard in `[start, end)` in key order, up to `limit`,
+    /// each shard at its head.
+    pub async fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let scans = self
+            .stores()
+            .into_iter()
+            .map(|store| async move { store.scan(start, end, limit).await });
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = futures::future::try_join_all(scans)
             .await?
-            .ok_or_else(|| StoreError::Tree("no pinned shard, no retirement".into()))?;
-        Ok((top.root().hash(), versions))
+            .into_iter()
+            .flatten()
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.truncate(limit);
+        Ok(rows)
     }
 
     /// A shard's proof extended to the global root of a cut that holds the
@@ -403,15 +554,22 @@ impl<B: Backend> ShardedStore<B> {
         let element = value.as_ref().map(|(_, v)| *v);
         let node = Self::sub_root_of(proof, &key, element.as_ref(), prefix)?;
         self.note(prefix, generation, version, node);
-        let Some((top, versions)) = self.top(Some((prefix, generation, version, node))).await? else {
+        let pin = Pinned {
+            prefix,
+            generation,
+            version,
+            node,
+        };
+        let Some((top, global)) = self.top(&[pin]).await? else {
             return Ok(None);
         };
-        let global = top.extend(proof, &key).map_err(|e| StoreError::Tree(e.to_string()))?;
+        let extended = top.extend(proof, &key).map_err(|e| StoreError::Tree(e.to_string()))?;
         Ok(Some(ShardedProof {
             value: value.map(|(bytes, _)| bytes),
-            proof: global,
-            root: top.root().hash(),
-            versions,
+            proof: extended,
+            root: global.root,
+            versions: global.versions,
+            version: global.version,
             shard: prefix,
         }))
     }
@@ -474,6 +632,21 @@ impl<B: Backend> ShardedStore<B> {
     /// at once. Not atomic across shards: a shard that fails leaves the
     /// others committed (the error names it).
     pub async fn write_batch(&self, ops: &[BatchOp]) -> Result<()> {
+        self.write_batch_inner(ops, false).await.map(drop)
+    }
+
+    /// `write_batch` with one proof per op against one global root: the cut
+    /// with each touched shard at the version its part committed as.
+    pub async fn write_batch_proven(&self, ops: &[BatchOp]) -> Result<ShardedBatch> {
+        self.write_batch_inner(ops, true)
+            .await?
+            .ok_or_else(|| StoreError::Tree("a proven batch gave no proofs".into()))
+    }
+
+    async fn write_batch_inner(&self, ops: &[BatchOp], want_proofs: bool) -> Result<Option<ShardedBatch>> {
+        if ops.is_empty() {
+            return Err(StoreError::EmptyBatch);
+        }
         let fields: Vec<Fr> = ops
             .iter()
             .map(|op| match op {
@@ -481,26 +654,81 @@ impl<B: Backend> ShardedStore<B> {
             })
             .collect::<Result<_>>()?;
         loop {
-            let mut parts: BTreeMap<Prefix, (Shard<B>, Vec<BatchOp>)> = BTreeMap::new();
-            for (op, field) in ops.iter().zip(&fields) {
+            // Each shard's ops, with where they sit in `ops`.
+            let mut parts: BTreeMap<Prefix, BatchPart<B>> = BTreeMap::new();
+            for (i, (op, field)) in ops.iter().zip(&fields).enumerate() {
                 let (prefix, shard) = self.shard_for(field);
-                parts.entry(prefix).or_insert((shard, Vec::new())).1.push(op.clone());
+                let part = parts.entry(prefix).or_insert((shard, Vec::new(), Vec::new()));
+                part.1.push(op.clone());
+                part.2.push(i);
             }
             // Each gate once, in prefix order, as split and merge take them:
             // no two tasks wait on each other.
             let mut guards = Vec::with_capacity(parts.len());
-            for (shard, _) in parts.values() {
+            for (shard, _, _) in parts.values() {
                 guards.push(shard.gate.clone().read_owned().await);
             }
-            if !parts.iter().all(|(prefix, (shard, _))| self.is_current(*prefix, shard)) {
+            if !parts
+                .iter()
+                .all(|(prefix, (shard, _, _))| self.is_current(*prefix, shard))
+            {
                 continue; // the cut moved while we waited: route again
             }
             let commits = parts
                 .values()
-                .map(|(shard, part)| async move { shard.store.write_batch(part, false).await.map(drop) });
-            let result = futures::future::join_all(commits).await.into_iter().collect();
+                .map(|(shard, part, _)| async move { shard.store.write_batch(part, want_proofs).await });
+            let written: Vec<crate::store::BatchResult> = futures::future::join_all(commits)
+                .await
+                .into_iter()
+                .collect::<Result<_>>()?;
+            if !want_proofs {
+                return Ok(None);
+            }
+            // The gates are still held: no touched shard can be retired
+            // before its proofs are extended.
+            let mut pins = Vec::with_capacity(parts.len());
+            for ((prefix, (shard, part, _)), result) in parts.iter().zip(&written) {
+                // The last op's proof shows that op's own outcome.
+                let (op, proof) = part
+                    .last()
+                    .zip(result.proofs.last())
+                    .ok_or_else(|| StoreError::Tree("a shard's part of the batch came back without proofs".into()))?;
+                let (key, value) = match op {
+                    BatchOp::Put { key, value } => (key, Some(shard.store.value_field(value)?)),
+                    BatchOp::Delete { key } => (key, None),
+                };
+                let node = Self::sub_root_of(proof, &self.key_field(key)?, value.as_ref(), *prefix)?;
+                self.note(*prefix, shard.generation, result.version, node);
+                pins.push(Pinned {
+                    prefix: *prefix,
+                    generation: shard.generation,
+                    version: result.version,
+                    node,
+                });
+            }
+            let (top, global) = self
+                .top(&pins)
+                .await?
+                .ok_or_else(|| StoreError::Tree("a shard held by this batch was retired".into()))?;
             drop(guards);
-            return result;
+            let mut proofs: Vec<Option<Proof>> = vec![None; ops.len()];
+            for ((_, (_, _, positions)), result) in parts.iter().zip(&written) {
+                for (at, proof) in positions.iter().zip(&result.proofs) {
+                    let extended = top
+                        .extend(proof, &fields[*at])
+                        .map_err(|e| StoreError::Tree(e.to_string()))?;
+                    proofs[*at] = Some(extended);
+                }
+            }
+            return Ok(Some(ShardedBatch {
+                root: global.root,
+                version: global.version,
+                versions: global.versions,
+                proofs: proofs
+                    .into_iter()
+                    .map(|p| p.expect("every op is in one part"))
+                    .collect(),
+            }));
         }
     }
 
@@ -624,17 +852,26 @@ impl<B: Backend> ShardedStore<B> {
                 "reshaping {old:?} into {new:?} would change the root"
             )));
         }
+        // The retired shards' writers are held, so these are final.
+        let retiring_versions: u64 = from.iter().map(|s| s.root().1).sum();
         {
             let mut shards = self.shards.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let retired = self.retired_versions.load(std::sync::atomic::Ordering::SeqCst) + retiring_versions;
             // The new cut is on disk before anyone writes to it.
             if let Some(file) = &self.layout_file {
-                let mut layout: BTreeMap<Prefix, u64> = shards.iter().map(|(p, s)| (*p, s.generation)).collect();
+                let mut cut: BTreeMap<Prefix, u64> = shards.iter().map(|(p, s)| (*p, s.generation)).collect();
                 for prefix in old {
-                    layout.remove(prefix);
+                    cut.remove(prefix);
                 }
-                layout.extend(new.iter().map(|p| (*p, generation)));
-                write_layout(file, &layout.into_iter().collect::<Vec<_>>())?;
+                cut.extend(new.iter().map(|p| (*p, generation)));
+                let layout = Layout {
+                    cut: cut.into_iter().collect(),
+                    retired_versions: retired,
+                };
+                write_layout(file, &layout)?;
             }
+            self.retired_versions
+                .store(retired, std::sync::atomic::Ordering::SeqCst);
             let mut sub_roots = self.sub_roots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for prefix in old {
                 shards.remove(prefix);
@@ -674,13 +911,36 @@ impl<B: Backend> ShardedStore<B> {
                 "shard {prefix:?} is at the deepest cut ({MAX_SHARD_BITS} bits)"
             )));
         }
-        self.reshape(&[prefix], &prefix.children(), prefix).await
+        self.reshape(&[prefix], &prefix.children(), prefix).await?;
+        self.splits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Merges the two halves of `parent` into one shard, without changing
     /// any root.
     pub async fn merge(&self, parent: Prefix) -> Result<()> {
-        self.reshape(&parent.children(), &[parent], parent).await
+        self.reshape(&parent.children(), &[parent], parent).await?;
+        self.merges.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The store's version as of every shard's head (`GlobalRoot::version`
+    /// without computing the root).
+    pub fn head_version(&self) -> u64 {
+        let shards = self.read_shards();
+        self.retired_versions.load(std::sync::atomic::Ordering::SeqCst)
+            + shards.values().map(|s| s.store.root().1).sum::<u64>()
+    }
+
+    /// Splits and merges done since the store was opened.
+    pub fn reshapes(&self) -> (u64, u64) {
+        let load = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+        (load(&self.splits), load(&self.merges))
+    }
+
+    /// Each shard with its store, in prefix order.
+    pub fn shards(&self) -> Vec<(Prefix, Store<B>)> {
+        self.read_shards().iter().map(|(p, s)| (*p, s.store.clone())).collect()
     }
 
     /// Shuts every shard down (each flushes and joins its committer when

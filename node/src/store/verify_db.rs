@@ -34,7 +34,7 @@ impl VerifyReport {
 /// Verifies the Redb store described by `config` (opened read-only in effect:
 /// nothing is written).
 pub fn verify_redb(config: &StorageConfig) -> Result<VerifyReport> {
-    if !config.path.join("rustorium.redb").exists() {
+    if !config.path.join(crate::store::backend::redb::FILE_NAME).exists() {
         return Err(StoreError::Config(format!("no store at {}", config.path.display())));
     }
     let backend = RedbBackend::open(&config.path)?;

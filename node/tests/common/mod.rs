@@ -217,3 +217,17 @@ pub async fn scan_all(client: &mut StoreClient<Channel>) -> Vec<(Vec<u8>, Vec<u8
     }
     rows
 }
+
+/// The body of an HTTP GET on the node.
+pub async fn http_get(node: &Node, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    socket.read_to_string(&mut text).await.unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "GET {path}: {text}");
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}

@@ -5,7 +5,8 @@ use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTabl
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-const FILE_NAME: &str = "rustorium.redb";
+/// The Redb file in a store directory.
+pub const FILE_NAME: &str = "rustorium.redb";
 
 fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(table.name())
