@@ -141,9 +141,9 @@ async function main() {
   $('connection').className = 'pill ok';
   const root = await state.client.root();
   onRoot({ version: root.version, root: root.root, opCount: 0 });
-  if (info.role === 'cluster') {
-    // A cluster's global root has no gap-free version stream (its version
-    // is the sum of the shards'): poll the verified root instead.
+  if (info.role === 'cluster' || info.role === 'sharded') {
+    // A sharded tree's global root has no gap-free version stream (its
+    // version counts every shard's commits): poll the verified root instead.
     setInterval(async () => {
       const next = await state.client.root().catch(() => null);
       if (next) onRoot({ version: next.version, root: next.root, opCount: null });

@@ -1,6 +1,25 @@
 // Where the data lives: in a cluster, every shard's owner, region, epoch and
-// measured writes (from /api/info, refreshed); on a replica, its primary,
-// the version it mirrors and its lag.
+// measured writes (from /api/info, refreshed); on a sharded single node, its
+// current cut (shards split and merge while it serves); on a replica, its
+// primary, the version it mirrors and its lag.
+
+const COLUMNS = {
+  cluster: ['shard', 'owner', 'region', 'epoch', 'preferred', 'version', 'writes/s', 'writes from'],
+  sharded: ['shard', 'version', 'keys', 'writes'],
+};
+
+function header(panel, role) {
+  const row = panel.querySelector('thead tr');
+  if (row.dataset.role === role) return;
+  row.dataset.role = role;
+  row.replaceChildren(
+    ...(COLUMNS[role] ?? []).map((name) => {
+      const th = document.createElement('th');
+      th.textContent = name;
+      return th;
+    }),
+  );
+}
 
 function cell(row, text, name) {
   const td = document.createElement('td');
@@ -17,6 +36,7 @@ function regions(byRegion) {
 export function renderPlacement(panel, info) {
   const body = panel.querySelector('tbody');
   const summary = panel.querySelector('.summary');
+  header(panel, info.role);
   if (info.role === 'cluster') {
     panel.classList.remove('hidden');
     panel.dataset.role = 'cluster';
@@ -35,6 +55,24 @@ export function renderPlacement(panel, info) {
         cell(row, shard.write_rate.toFixed(1), 'rate');
         cell(row, regions(shard.writes_by_region), 'origins');
         if (shard.owner === info.node_id) row.classList.add('mine');
+        return row;
+      }),
+    );
+  } else if (info.role === 'sharded') {
+    panel.classList.remove('hidden');
+    panel.dataset.role = 'sharded';
+    const s = info.sharding;
+    summary.textContent = `one node, ${s.shards.length} shard(s) committing in parallel; ${s.splits} split(s), ${
+      s.merges
+    } merge(s) since start${s.automatic ? ', resharded automatically' : ''}`;
+    body.replaceChildren(
+      ...s.shards.map((shard) => {
+        const row = document.createElement('tr');
+        row.dataset.shard = shard.shard;
+        cell(row, shard.shard, 'shard');
+        cell(row, shard.version, 'version');
+        cell(row, shard.keys, 'keys');
+        cell(row, shard.writes_total, 'writes');
         return row;
       }),
     );

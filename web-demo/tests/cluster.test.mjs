@@ -36,7 +36,7 @@ function start(bin, args, pattern, stdin = 'ignore') {
       if (match) resolve(match[1]);
     });
     child.on('exit', (code) => reject(new Error(`${path.basename(bin)} exited early with ${code}`)));
-    setTimeout(() => reject(new Error(`${path.basename(bin)} did not start in 30 s`)), 30_000);
+    setTimeout(() => reject(new Error(`${path.basename(bin)} did not start in 30 s`)), 30_000).unref();
   });
 }
 

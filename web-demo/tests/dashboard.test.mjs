@@ -39,7 +39,7 @@ before(async () => {
       if (match) resolve(match[1]);
     });
     node.on('exit', (code) => reject(new Error(`node exited early with ${code}`)));
-    setTimeout(() => reject(new Error('node did not start in 30 s')), 30_000);
+    setTimeout(() => reject(new Error('node did not start in 30 s')), 30_000).unref();
   });
   browser = await chromium.launchPersistentContext(path.join(scratch, 'profile'), {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
