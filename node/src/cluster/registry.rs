@@ -17,6 +17,52 @@ use std::time::Duration;
 
 const MEMBER_PREFIX: &[u8] = b"cluster/member/";
 const LEASE_PREFIX: &[u8] = b"cluster/lease/";
+/// The cut every node serves; absent until the first split or merge (the
+/// even cut of `shard_count` at generation 0 until then).
+const CUT_KEY: &[u8] = b"cluster/cut";
+
+/// The cluster's cut: which shards exist (each at a generation, which
+/// names its TiKV namespace) and the versions retired shards had reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutRecord {
+    /// `(depth, index, generation)` of every shard, in prefix order.
+    pub shards: Vec<(u8, usize, u64)>,
+    pub retired_versions: u64,
+}
+
+impl CutRecord {
+    pub fn even(bits: u8) -> Self {
+        Self {
+            shards: Prefix::uniform(bits)
+                .into_iter()
+                .map(|p| (p.depth, p.index, 0))
+                .collect(),
+            retired_versions: 0,
+        }
+    }
+
+    pub fn prefixes(&self) -> Vec<(Prefix, u64)> {
+        self.shards
+            .iter()
+            .map(|(depth, index, generation)| {
+                (
+                    Prefix {
+                        depth: *depth,
+                        index: *index,
+                    },
+                    *generation,
+                )
+            })
+            .collect()
+    }
+}
+
+/// The cut as read, with its stored bytes (`None`: no record yet).
+#[derive(Clone, Debug)]
+pub struct HeldCut {
+    pub cut: CutRecord,
+    stored: Option<Vec<u8>>,
+}
 
 /// A node as the others see it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,11 +88,15 @@ pub struct Lease {
     /// The owner's measure of the shard's writes (for placement).
     #[serde(default)]
     pub load: ShardLoad,
+    /// The shard was split or merged away: nobody may take it again
+    /// (a node that still has the old cut finds this, not a free lease).
+    #[serde(default)]
+    pub retired: bool,
 }
 
 impl Lease {
     pub fn live(&self, now_ms: u64) -> bool {
-        !self.owner.is_empty() && self.expires_ms > now_ms
+        !self.retired && !self.owner.is_empty() && self.expires_ms > now_ms
     }
 }
 
@@ -188,6 +238,83 @@ impl Registry {
         Ok((prefix, decode(key, bytes)?))
     }
 
+    /// The cut as the cluster last published it, or the even cut of `bits`.
+    pub fn cut(&self, bits: u8) -> Result<HeldCut, RegistryError> {
+        Ok(match self.record(CUT_KEY)? {
+            Some(bytes) => HeldCut {
+                cut: decode(CUT_KEY, &bytes)?,
+                stored: Some(bytes),
+            },
+            None => HeldCut {
+                cut: CutRecord::even(bits),
+                stored: None,
+            },
+        })
+    }
+
+    /// Publishes a split or merge `me` made of shards it owns, in one
+    /// transaction: the cut becomes `next` if it still is `current`; the
+    /// leases of `retiring` (prefix and `me`'s epoch there, still live)
+    /// become retired; `me` takes a lease on each of `made`, its epoch above
+    /// any earlier record at that prefix. Returns those epochs, or `None`
+    /// when anything changed first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn publish_reshape(
+        &self,
+        current: &HeldCut,
+        next: &CutRecord,
+        retiring: &[(Prefix, u64)],
+        made: &[Prefix],
+        me: &Member,
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Result<Option<BTreeMap<Prefix, u64>>, RegistryError> {
+        let mut keys = vec![CUT_KEY.to_vec()];
+        keys.extend(retiring.iter().map(|(p, _)| lease_key(*p)));
+        keys.extend(made.iter().map(|p| lease_key(*p)));
+        let epochs = std::sync::Mutex::new(BTreeMap::new());
+        let published = self.backend.transact_records(&keys, |records| {
+            if records[0] != current.stored {
+                return None;
+            }
+            let mut writes = vec![(CUT_KEY.to_vec(), Some(encode(next)))];
+            for ((prefix, epoch), record) in retiring.iter().zip(&records[1..]) {
+                let lease: Lease = serde_json::from_slice(record.as_deref()?).ok()?;
+                if lease.owner != me.id || lease.epoch != *epoch || !lease.live(now_ms) {
+                    return None;
+                }
+                let tombstone = Lease {
+                    owner: String::new(),
+                    addr: String::new(),
+                    retired: true,
+                    expires_ms: now_ms,
+                    ..lease
+                };
+                writes.push((lease_key(*prefix), Some(encode(&tombstone))));
+            }
+            let mut taken = BTreeMap::new();
+            for (prefix, record) in made.iter().zip(&records[1 + retiring.len()..]) {
+                let before = record
+                    .as_deref()
+                    .and_then(|bytes| serde_json::from_slice::<Lease>(bytes).ok())
+                    .map_or(0, |l| l.epoch);
+                let lease = Lease {
+                    owner: me.id.clone(),
+                    addr: me.addr.clone(),
+                    epoch: before.saturating_add(1),
+                    expires_ms: now_ms + ttl.as_millis() as u64,
+                    load: ShardLoad::default(),
+                    retired: false,
+                };
+                taken.insert(*prefix, lease.epoch);
+                writes.push((lease_key(*prefix), Some(encode(&lease))));
+            }
+            *epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = taken;
+            Some(writes)
+        })?;
+        Ok(published.then(|| epochs.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)))
+    }
+
     /// Removes `id`'s member record (a node leaving on purpose).
     pub fn forget(&self, id: &str) -> Result<bool, RegistryError> {
         let key = member_key(id);
@@ -210,14 +337,18 @@ impl Registry {
         ttl: Duration,
         epoch_floor: u64,
     ) -> Result<Option<Lease>, RegistryError> {
+        if current.is_some_and(|c| c.lease.retired) {
+            return Ok(None);
+        }
         let lease = Lease {
             owner: me.id.clone(),
             addr: me.addr.clone(),
             // Above the lease's epoch and the shard's root log's, so a new
             // owner always fences the old one, even if the records were lost.
-            epoch: current.map_or(0, |c| c.lease.epoch).max(epoch_floor) + 1,
+            epoch: current.map_or(0, |c| c.lease.epoch).max(epoch_floor).saturating_add(1),
             expires_ms: now_ms + ttl.as_millis() as u64,
             load: current.map(|c| c.lease.load.clone()).unwrap_or_default(),
+            retired: false,
         };
         Ok(self.swap_lease(prefix, current, &lease)?.then_some(lease))
     }

@@ -58,11 +58,7 @@ impl Default for ShardingConfig {
 impl ShardingConfig {
     /// Whether the policy can split or merge anything.
     pub fn automatic(&self) -> bool {
-        let auto = &self.auto;
-        auto.split_above_keys.is_some()
-            || auto.split_above_writes_per_sec.is_some()
-            || auto.merge_below_keys.is_some()
-            || auto.merge_below_writes_per_sec.is_some()
+        self.auto.is_active()
     }
 
     /// Whether a new store is cut at all.

@@ -56,7 +56,7 @@ pub struct Observations {
 impl Observations {
     /// Writes per second since the last look at `prefix`; `None` the first
     /// time (a shard just made by a split or merge has no rate yet).
-    fn rate(&self, prefix: Prefix, writes: u64) -> Option<f64> {
+    pub fn rate(&self, prefix: Prefix, writes: u64) -> Option<f64> {
         let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         let rate = match seen.get(&prefix) {
@@ -70,52 +70,60 @@ impl Observations {
     }
 }
 
-impl<B: Backend> ShardedStore<B> {
-    /// Splits what is hot or big and merges what is cold and small, once.
-    /// At most one change per shard per call; returns what changed.
-    pub async fn rebalance(&self, policy: &ReshardPolicy, observed: &Observations) -> Result<Vec<Reshard>> {
-        let shards: Vec<(Prefix, u64, Option<f64>)> = self
-            .cut()
-            .into_iter()
-            .zip(self.stores())
-            .map(|(prefix, store)| {
-                let rate = observed.rate(prefix, store.metrics().writes_total.get());
-                (prefix, store.keys(), rate)
-            })
-            .collect();
+/// One shard as the policy sees it: its prefix, live keys and writes per
+/// second (`None` until measured twice).
+#[derive(Clone, Copy, Debug)]
+pub struct ShardFigures {
+    pub prefix: Prefix,
+    pub keys: u64,
+    pub rate: Option<f64>,
+}
+
+impl ReshardPolicy {
+    /// Whether any threshold is set.
+    pub fn is_active(&self) -> bool {
+        self.split_above_writes_per_sec.is_some()
+            || self.split_above_keys.is_some()
+            || self.merge_below_writes_per_sec.is_some()
+            || self.merge_below_keys.is_some()
+    }
+
+    /// What to split (hot or big) and merge (both halves cold and small),
+    /// among the shards `movable` allows (a cluster node: those it owns).
+    /// At most one change per shard.
+    pub fn plan(&self, shards: &[ShardFigures], movable: impl Fn(Prefix) -> bool) -> Vec<Reshard> {
         let over = |limit: Option<f64>, value: f64| limit.is_some_and(|l| value > l);
         let under = |limit: Option<f64>, value: f64| limit.is_none_or(|l| value < l);
         // A rate not measured yet is neither hot nor cold (a shard that just
         // split must not merge back on the next look).
-        let hot_rate = |rate: Option<f64>| rate.is_some_and(|r| over(policy.split_above_writes_per_sec, r));
-        let cold_rate = |rate: Option<f64>| match (rate, policy.merge_below_writes_per_sec) {
+        let hot_rate = |rate: Option<f64>| rate.is_some_and(|r| over(self.split_above_writes_per_sec, r));
+        let cold_rate = |rate: Option<f64>| match (rate, self.merge_below_writes_per_sec) {
             (_, None) => true,
             (Some(r), limit) => under(limit, r),
             (None, Some(_)) => false,
         };
         let mut changes = Vec::new();
-        for (prefix, keys, rate) in &shards {
-            let hot = hot_rate(*rate) || over(policy.split_above_keys.map(|k| k as f64), *keys as f64);
-            if hot && prefix.depth < policy.max_depth.min(MAX_SHARD_BITS) {
-                self.split(*prefix).await?;
-                changes.push(Reshard::Split(*prefix));
+        for shard in shards.iter().filter(|s| movable(s.prefix)) {
+            let hot = hot_rate(shard.rate) || over(self.split_above_keys.map(|k| k as f64), shard.keys as f64);
+            if hot && shard.prefix.depth < self.max_depth.min(MAX_SHARD_BITS) {
+                changes.push(Reshard::Split(shard.prefix));
             }
         }
-        if policy.merge_below_keys.is_none() && policy.merge_below_writes_per_sec.is_none() {
-            return Ok(changes);
+        if self.merge_below_keys.is_none() && self.merge_below_writes_per_sec.is_none() {
+            return changes;
         }
         let cold: BTreeMap<Prefix, bool> = shards
             .iter()
-            .map(|(prefix, keys, rate)| {
-                let cold = cold_rate(*rate) && under(policy.merge_below_keys.map(|k| k as f64), *keys as f64);
-                (*prefix, cold)
+            .map(|s| {
+                let cold = cold_rate(s.rate) && under(self.merge_below_keys.map(|k| k as f64), s.keys as f64);
+                (s.prefix, cold && movable(s.prefix))
             })
             .collect();
-        for (prefix, _, _) in &shards {
-            let Some(parent) = prefix.parent() else { continue };
+        for shard in shards {
+            let Some(parent) = shard.prefix.parent() else { continue };
             let [left, right] = parent.children();
-            // Each pair once, from its left half; neither half just split.
-            if *prefix != left
+            // Each pair once, from its left half; neither half splitting.
+            if shard.prefix != left
                 || changes
                     .iter()
                     .any(|c| matches!(c, Reshard::Split(p) if *p == left || *p == right))
@@ -123,8 +131,32 @@ impl<B: Backend> ShardedStore<B> {
                 continue;
             }
             if cold.get(&left) == Some(&true) && cold.get(&right) == Some(&true) {
-                self.merge(parent).await?;
                 changes.push(Reshard::Merged(parent));
+            }
+        }
+        changes
+    }
+}
+
+impl<B: Backend> ShardedStore<B> {
+    /// Splits what is hot or big and merges what is cold and small, once.
+    /// At most one change per shard per call; returns what changed.
+    pub async fn rebalance(&self, policy: &ReshardPolicy, observed: &Observations) -> Result<Vec<Reshard>> {
+        let shards: Vec<ShardFigures> = self
+            .cut()
+            .into_iter()
+            .zip(self.stores())
+            .map(|(prefix, store)| ShardFigures {
+                prefix,
+                keys: store.keys(),
+                rate: observed.rate(prefix, store.metrics().writes_total.get()),
+            })
+            .collect();
+        let changes = policy.plan(&shards, |_| true);
+        for change in &changes {
+            match change {
+                Reshard::Split(prefix) => self.split(*prefix).await?,
+                Reshard::Merged(parent) => self.merge(*parent).await?,
             }
         }
         Ok(changes)

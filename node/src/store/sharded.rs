@@ -793,7 +793,20 @@ impl<B: Backend> ShardedStore<B> {
     /// Replaces the shards `old` by `new` (their keys copied, their
     /// sub-roots checked to join to the same node) while serving.
     async fn reshape(&self, old: &[Prefix], new: &[Prefix], joined_at: Prefix) -> Result<()> {
-        let _one_at_a_time = self.reshaping.lock().await;
+        self.prepare_reshape(old, new, joined_at).await?.commit()
+    }
+
+    /// The first half of a split or merge: holds the writers of `old`,
+    /// copies their keys into new stores for `new` and checks that no root
+    /// changes. Nothing is swapped until `commit`; dropping it instead
+    /// abandons the copy (a cluster publishes the new cut in between).
+    pub async fn prepare_reshape(
+        &self,
+        old: &[Prefix],
+        new: &[Prefix],
+        joined_at: Prefix,
+    ) -> Result<PreparedReshape<'_, B>> {
+        let one_at_a_time = self.reshaping.lock().await;
         let retiring: Vec<Shard<B>> = {
             let shards = self.read_shards();
             old.iter()
@@ -830,9 +843,21 @@ impl<B: Backend> ShardedStore<B> {
                 store.shutdown();
             }
         };
-        self.copy(&from, &fresh).await?;
+        let mut prepared = PreparedReshape {
+            sharded: self,
+            _one_at_a_time: one_at_a_time,
+            old: old.to_vec(),
+            retiring,
+            guards,
+            generation,
+            fresh,
+            after: Vec::new(),
+            retiring_versions: from.iter().map(|s| s.root().1).sum(),
+            committed: false,
+        };
+        self.copy(&from, &prepared.fresh).await?;
         // Durable before the old shards go, whatever the sync mode.
-        for (_, store) in &fresh {
+        for (_, store) in &prepared.fresh {
             store.sync().await?;
         }
         // The root must not move: the old shards and the new ones give the
@@ -841,66 +866,85 @@ impl<B: Backend> ShardedStore<B> {
         for (store, prefix) in from.iter().zip(old) {
             before.push((*prefix, Self::probe(store, *prefix).await?.1));
         }
-        let mut after = Vec::new();
-        for (prefix, store) in &fresh {
-            after.push((*prefix, Self::probe(store, *prefix).await?));
+        for (prefix, store) in &prepared.fresh {
+            prepared.after.push(Self::probe(store, *prefix).await?);
         }
         let old_node = joined_at_subtree(joined_at, before)?;
-        let new_node = joined_at_subtree(joined_at, after.iter().map(|(p, (_, n))| (*p, *n)).collect())?;
-        if old_node != new_node {
+        let after: Vec<(Prefix, Node)> = new.iter().zip(&prepared.after).map(|(p, (_, n))| (*p, *n)).collect();
+        if old_node != joined_at_subtree(joined_at, after)? {
             return Err(StoreError::Corrupt(format!(
                 "reshaping {old:?} into {new:?} would change the root"
             )));
         }
-        // The retired shards' writers are held, so these are final.
-        let retiring_versions: u64 = from.iter().map(|s| s.root().1).sum();
+        Ok(prepared)
+    }
+
+    /// Adopts a cut another node made (a cluster member that split or
+    /// merged shards it owns): opens the shards this node lacks, drops the
+    /// retired ones. Nothing is copied; the rows are shared. `false` when
+    /// the cut is the one already served.
+    pub async fn adopt(&self, cut: &[(Prefix, u64)], retired_versions: u64) -> Result<bool> {
+        let _one_at_a_time = self.reshaping.lock().await;
+        let current: BTreeMap<Prefix, Shard<B>> = self.read_shards().clone();
+        let same = cut.len() == current.len()
+            && cut
+                .iter()
+                .all(|(p, g)| current.get(p).is_some_and(|s| s.generation == *g));
+        if same {
+            self.retired_versions
+                .fetch_max(retired_versions, std::sync::atomic::Ordering::SeqCst);
+            return Ok(false);
+        }
+        TopTree::from_cut(cut.iter().map(|(p, _)| (*p, Node::Empty))).map_err(|e| StoreError::Config(e.to_string()))?;
+        let mut next = BTreeMap::new();
+        for (prefix, generation) in cut {
+            let shard = match current.get(prefix) {
+                Some(shard) if shard.generation == *generation => shard.clone(),
+                _ => Shard {
+                    store: (self.open_shard)(*prefix, *generation)?,
+                    generation: *generation,
+                    gate: Arc::default(),
+                },
+            };
+            next.insert(*prefix, shard);
+        }
+        let retiring: Vec<(Prefix, Shard<B>)> = current
+            .into_iter()
+            .filter(|(p, s)| next.get(p).is_none_or(|n| !Arc::ptr_eq(&n.gate, &s.gate)))
+            .collect();
+        // Writes in flight on the retiring shards finish first.
+        let mut guards = Vec::new();
+        for (_, shard) in &retiring {
+            guards.push(shard.gate.clone().write_owned().await);
+        }
         {
             let mut shards = self.shards.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let retired = self.retired_versions.load(std::sync::atomic::Ordering::SeqCst) + retiring_versions;
-            // The new cut is on disk before anyone writes to it.
-            if let Some(file) = &self.layout_file {
-                let mut cut: BTreeMap<Prefix, u64> = shards.iter().map(|(p, s)| (*p, s.generation)).collect();
-                for prefix in old {
-                    cut.remove(prefix);
-                }
-                cut.extend(new.iter().map(|p| (*p, generation)));
-                let layout = Layout {
-                    cut: cut.into_iter().collect(),
-                    retired_versions: retired,
-                };
-                write_layout(file, &layout)?;
-            }
-            self.retired_versions
-                .store(retired, std::sync::atomic::Ordering::SeqCst);
             let mut sub_roots = self.sub_roots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            for prefix in old {
-                shards.remove(prefix);
+            for (prefix, _) in &retiring {
                 sub_roots.remove(prefix);
             }
-            for ((prefix, store), (_, (version, node))) in fresh.into_iter().zip(after) {
-                shards.insert(
-                    prefix,
-                    Shard {
-                        store,
-                        generation,
-                        gate: Arc::default(),
-                    },
-                );
-                sub_roots.insert(prefix, (generation, version, node));
-            }
+            *shards = next;
+            self.retired_versions
+                .store(retired_versions, std::sync::atomic::Ordering::SeqCst);
+            let above = cut.iter().map(|(_, g)| g + 1).max().unwrap_or(1);
+            self.next_generation
+                .fetch_max(above, std::sync::atomic::Ordering::SeqCst);
         }
         drop(guards);
-        // The last handles of the retired stores, so shutdown joins them.
-        drop(from);
-        for (shard, prefix) in retiring.into_iter().zip(old) {
+        for (prefix, shard) in retiring {
             let generation = shard.generation;
             shard.store.shutdown();
             if let Some(retire) = &self.retire_shard {
-                retire(*prefix, generation);
+                retire(prefix, generation);
             }
         }
-        tracing::info!(?old, ?new, "shards reshaped");
-        Ok(())
+        tracing::info!(?cut, "adopted a new cut");
+        Ok(true)
+    }
+
+    /// The shard prefixes with their generations, in order.
+    pub fn cut_with_generations(&self) -> Vec<(Prefix, u64)> {
+        self.read_shards().iter().map(|(p, s)| (*p, s.generation)).collect()
     }
 
     /// Splits the shard at `prefix` into its two halves, without changing
@@ -953,6 +997,128 @@ impl<B: Backend> ShardedStore<B> {
         for shard in shards.into_values() {
             drop(shard.gate);
             shard.store.shutdown();
+        }
+    }
+}
+
+/// A split or merge ready to swap in (`ShardedStore::prepare_reshape`).
+/// The writers of the shards it replaces wait until it is committed or
+/// dropped.
+pub struct PreparedReshape<'a, B: Backend> {
+    sharded: &'a ShardedStore<B>,
+    _one_at_a_time: tokio::sync::MutexGuard<'a, ()>,
+    old: Vec<Prefix>,
+    retiring: Vec<Shard<B>>,
+    guards: Vec<tokio::sync::OwnedRwLockWriteGuard<()>>,
+    generation: u64,
+    fresh: Vec<(Prefix, Store<B>)>,
+    /// Each fresh shard's version and sub-root.
+    after: Vec<(u64, Node)>,
+    /// What the retiring shards' versions add to the retired count.
+    retiring_versions: u64,
+    committed: bool,
+}
+
+impl<B: Backend> PreparedReshape<'_, B> {
+    /// The new shards, with their keys, not yet served.
+    pub fn fresh(&self) -> &[(Prefix, Store<B>)] {
+        &self.fresh
+    }
+
+    /// The cut once this is committed, with generations.
+    pub fn cut_after(&self) -> Vec<(Prefix, u64)> {
+        let mut cut: BTreeMap<Prefix, u64> = self.sharded.cut_with_generations().into_iter().collect();
+        for prefix in &self.old {
+            cut.remove(prefix);
+        }
+        cut.extend(self.fresh.iter().map(|(p, _)| (*p, self.generation)));
+        cut.into_iter().collect()
+    }
+
+    /// The retired versions once this is committed.
+    pub fn retired_versions_after(&self) -> u64 {
+        self.sharded.retired_versions.load(std::sync::atomic::Ordering::SeqCst) + self.retiring_versions
+    }
+
+    /// Swaps the new shards in: the cut is written to the layout (if the
+    /// store keeps one) first, then served; the retired stores shut down.
+    pub fn commit(mut self) -> Result<()> {
+        let sharded = self.sharded;
+        // Read before the write lock (the cut's reader takes it shared).
+        // No other reshape runs meanwhile: this holds `reshaping`.
+        let cut_after = self.cut_after();
+        let retired = self.retired_versions_after();
+        let new: Vec<Prefix> = self.fresh.iter().map(|(p, _)| *p).collect();
+        {
+            let mut shards = sharded
+                .shards
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The new cut is on disk before anyone writes to it.
+            if let Some(file) = &sharded.layout_file {
+                let layout = Layout {
+                    cut: cut_after,
+                    retired_versions: retired,
+                };
+                write_layout(file, &layout)?;
+            }
+            sharded
+                .retired_versions
+                .store(retired, std::sync::atomic::Ordering::SeqCst);
+            let mut sub_roots = sharded
+                .sub_roots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for prefix in &self.old {
+                shards.remove(prefix);
+                sub_roots.remove(prefix);
+            }
+            for ((prefix, store), (version, node)) in std::mem::take(&mut self.fresh).into_iter().zip(&self.after) {
+                shards.insert(
+                    prefix,
+                    Shard {
+                        store,
+                        generation: self.generation,
+                        gate: Arc::default(),
+                    },
+                );
+                sub_roots.insert(prefix, (self.generation, *version, *node));
+            }
+        }
+        self.committed = true;
+        self.guards.clear();
+        for (shard, prefix) in std::mem::take(&mut self.retiring).into_iter().zip(&self.old) {
+            let generation = shard.generation;
+            shard.store.shutdown();
+            if let Some(retire) = &sharded.retire_shard {
+                retire(*prefix, generation);
+            }
+        }
+        tracing::info!(old = ?self.old, ?new, "shards reshaped");
+        Ok(())
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for PreparedReshape<'_, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedReshape")
+            .field("old", &self.old)
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+impl<B: Backend> Drop for PreparedReshape<'_, B> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        // Abandoned: the new stores go; the old shards serve on.
+        for (prefix, store) in std::mem::take(&mut self.fresh) {
+            store.shutdown();
+            if let Some(retire) = &self.sharded.retire_shard {
+                retire(prefix, self.generation);
+            }
         }
     }
 }

@@ -56,20 +56,43 @@ impl TikvBackend {
     /// finds `new` and answers `false`: a caller may lose a swap it won,
     /// never win one it lost.
     pub fn swap_record(&self, key: &[u8], expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, BackendError> {
-        let key = self.key(Table::Meta, key);
+        self.transact_records(&[key.to_vec()], |current| {
+            (current[0].as_deref() == expected).then(|| vec![(key.to_vec(), new.map(<[u8]>::to_vec))])
+        })
+    }
+
+    /// Reads the records at `keys` in one transaction and, if `decide`
+    /// (given their values, in order) returns writes, applies them all at
+    /// once (`None` deletes). `false` when `decide` declined or another
+    /// node changed a record first; as with `swap_record`, an unknown
+    /// outcome is retried and the retry sees what it wrote, so a caller
+    /// whose `decide` checks its preconditions never wins twice.
+    pub fn transact_records(
+        &self,
+        keys: &[Vec<u8>],
+        decide: impl Fn(&[Option<Vec<u8>>]) -> Option<Vec<(Vec<u8>, Option<Vec<u8>>)>> + Sync,
+    ) -> Result<bool, BackendError> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| self.key(Table::Meta, k)).collect();
         let client = self.inner.client().clone();
-        self.retrying("swap a cluster record", || {
-            let (client, key) = (client.clone(), key.clone());
+        let decide = &decide;
+        self.retrying("change cluster records", || {
+            let (client, keys) = (client.clone(), keys.clone());
             async move {
                 let mut txn = client.begin_with_options(options()).await?;
-                let current = txn.get(key.clone()).await?;
-                if current.as_deref() != expected {
+                let mut current = Vec::with_capacity(keys.len());
+                for key in &keys {
+                    current.push(txn.get(key.clone()).await?);
+                }
+                let Some(writes) = decide(&current) else {
                     txn.rollback().await?;
                     return Ok(false);
-                }
-                match new {
-                    Some(value) => txn.put(key, value.to_vec()).await?,
-                    None => txn.delete(key).await?,
+                };
+                for (key, value) in writes {
+                    let key = self.key(Table::Meta, &key);
+                    match value {
+                        Some(value) => txn.put(key, value).await?,
+                        None => txn.delete(key).await?,
+                    }
                 }
                 match txn.commit().await {
                     Ok(_) => Ok(true),
