@@ -411,3 +411,99 @@ async fn load_based_placement_moves_a_hot_shard_off_the_busiest_node() {
     a.stop();
     b.stop();
 }
+
+/// Waits until `node` sees a cut of more than `more_than` shards, each
+/// owned by one of `owners`, with no shard over `max_keys` keys.
+async fn resharded(node: &Node, owners: &[&str], more_than: usize, max_keys: u64) -> v1::ClusterStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = cluster_status(node).await.expect("cluster status");
+        if status.shards.len() > more_than
+            && status.shards.iter().all(|s| owners.contains(&s.owner.as_str()) && s.keys <= max_keys)
+        {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cut did not grow past {more_than} shards of at most {max_keys} keys: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_split_across_the_cluster_while_serving_and_every_node_adopts_the_cut() {
+    let tikv = TestCluster::start(ClusterOptions::default())
+        .await
+        .expect("test cluster starts");
+    let pd = tikv.pd_endpoint();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let split = ["--split-above-keys", "50", "--min-ownership-ms", "1000"];
+    let a = start_node_with(a_dir.path(), &pd, "a", "local", &split);
+    let b = start_node_with(b_dir.path(), &pd, "b", "local", &split);
+    let before = settled(&a, &["a", "b"]).await;
+    let (root_before, _) = {
+        let mut client = a.client().await;
+        let root = client.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+        (root.root, root.version)
+    };
+    assert_eq!(root_before, rustorium_proto::fr_to_bytes(&MemoryTree::new(160).unwrap().root()));
+
+    // 300 keys through both nodes: every starting shard passes 50 keys and
+    // its owner splits it (twice) while the writes go on.
+    let mut acknowledged = BTreeMap::new();
+    let mut next = 0;
+    let mut last_version = 0;
+    for i in 0..300u32 {
+        let (key, value) = (format!("split-{i}").into_bytes(), format!("v{i}").into_bytes());
+        next = put_until_acknowledged(&[&a, &b], next, &key, &value).await;
+        acknowledged.insert(key.clone(), value);
+        if i % 50 == 49 {
+            // Cluster versions keep growing through splits.
+            let mut client = a.client().await;
+            let root = client.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+            assert!(root.version >= last_version, "{} then {}", last_version, root.version);
+            last_version = root.version;
+        }
+    }
+    let after_a = resharded(&a, &["a", "b"], SHARDS, 50).await;
+    let after_b = resharded(&b, &["a", "b"], SHARDS, 50).await;
+    let labels = |s: &v1::ClusterStatus| s.shards.iter().map(|p| p.shard.clone()).collect::<Vec<_>>();
+    assert_eq!(labels(&after_a), labels(&after_b), "both nodes serve the same cut");
+    assert!(
+        after_a.shards.iter().all(|s| !s.shard.starts_with("2-")),
+        "every starting shard split: {:?}",
+        labels(&after_a)
+    );
+    assert!(before.shards.iter().all(|s| s.shard.starts_with("2-")));
+
+    // Each node's global root is exactly the unsharded tree's; every key
+    // reads back with a proof on both nodes.
+    let mut tree = MemoryTree::new(160).unwrap();
+    let ops: Vec<Op> = acknowledged
+        .iter()
+        .map(|(k, v)| Op {
+            key: bytes_to_field(k),
+            value: Some(bytes_to_field(v)),
+        })
+        .collect();
+    tree.apply(&ops).unwrap();
+    let expected = rustorium_proto::fr_to_bytes(&tree.root());
+    for node in [&a, &b] {
+        let mut client = node.client().await;
+        let root = client.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+        assert_eq!(root.root, expected, "{}", node.url);
+        for (key, value) in acknowledged.iter().step_by(11) {
+            let read = get_latest(&mut client, key).await;
+            verify_bytes(read.proof.as_ref(), &read.root, key, Some(value), 160).expect("read proof");
+        }
+        assert_eq!(scan_all(&mut client).await.into_iter().collect::<BTreeMap<_, _>>(), acknowledged);
+    }
+    // Writes go on in the new cut, from either node.
+    for i in 300..320u32 {
+        let (key, value) = (format!("split-{i}").into_bytes(), format!("v{i}").into_bytes());
+        next = put_until_acknowledged(&[&a, &b], next, &key, &value).await;
+    }
+    a.stop();
+    b.stop();
+}

@@ -159,7 +159,7 @@ struct ServeArgs {
     /// Cut a new single-node Redb store into this many shards (a power of two).
     #[arg(long, env = "RUSTORIUM_SHARDS")]
     shards: Option<u32>,
-    /// Split a shard taking more writes per second than this.
+    /// Split a shard taking more writes per second than this (a sharded node, or a cluster owner's shards).
     #[arg(long, env = "RUSTORIUM_SPLIT_ABOVE_WRITES_PER_SEC")]
     split_above_writes_per_sec: Option<f64>,
     /// Split a shard holding more live keys than this.
@@ -320,14 +320,18 @@ fn node_config(args: &ServeArgs) -> anyhow::Result<NodeConfig> {
             cluster.placement_strategy = v;
         }
     }
-    let sharding = &mut config.sharding;
     if let Some(v) = args.shards {
-        sharding.shards = v;
+        config.sharding.shards = v;
     }
     if let Some(v) = args.reshard_interval_ms {
-        sharding.check_interval_ms = v;
+        config.sharding.check_interval_ms = v;
     }
-    let auto = &mut sharding.auto;
+    // A cluster node's owners split and merge their shards in its keeper
+    // rounds; a single node's store by [sharding.auto].
+    let auto = match config.cluster.as_mut() {
+        Some(cluster) => &mut cluster.reshard,
+        None => &mut config.sharding.auto,
+    };
     auto.split_above_writes_per_sec = args.split_above_writes_per_sec.or(auto.split_above_writes_per_sec);
     auto.split_above_keys = args.split_above_keys.or(auto.split_above_keys);
     auto.merge_below_writes_per_sec = args.merge_below_writes_per_sec.or(auto.merge_below_writes_per_sec);
@@ -453,6 +457,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             config.limits.max_message_bytes,
         )
         .with_context(|| format!("joining the cluster on PD {:?}", storage.tikv.pd_endpoints))?;
+        node.join()
+            .await
+            .with_context(|| format!("reading the cluster's cut on PD {:?}", storage.tikv.pd_endpoints))?;
         node.start();
         (Engine::Cluster(node), role)
     } else if let Some(replica) = &config.replica {

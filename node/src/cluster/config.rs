@@ -28,6 +28,10 @@ pub struct ClusterConfig {
     /// it to another live node (keeps load-based moves from flapping).
     #[serde(with = "crate::store::config::millis")]
     pub min_ownership: Duration,
+    /// When an owner splits its hot or big shards and merges cold small
+    /// sibling pairs it owns (`[cluster.reshard]`); unset thresholds do
+    /// nothing (the default: the cut stays `shard_count` even shards).
+    pub reshard: crate::store::autoshard::ReshardPolicy,
 }
 
 impl Default for ClusterConfig {
@@ -41,6 +45,7 @@ impl Default for ClusterConfig {
             placement_strategy: PlacementStrategy::Random,
             lease_ttl: Duration::from_secs(10),
             min_ownership: Duration::from_secs(60),
+            reshard: crate::store::autoshard::ReshardPolicy::default(),
         }
     }
 }

@@ -15,12 +15,23 @@
 //! An owner also stops writing on its own once its lease may have expired
 //! (its local deadline is the renewal time plus the TTL, less a tenth),
 //! so a node cut off from TiKV does not keep answering writes.
+//!
+//! The cut changes while serving (`cluster.reshard`): the owner of a hot
+//! or big shard splits it (or of two cold small siblings, merges them). It
+//! copies the keys into new shard namespaces while that shard's writers
+//! wait, checks that no root changes, then publishes the new cut in one
+//! TiKV transaction that also retires the old leases and gives it the new
+//! ones, claims the new shards and swaps them in. Every keeper round reads
+//! the published cut and adopts it; a node still on the old cut finds the
+//! old shards' leases retired (never free), so it forwards nothing there
+//! and takes nothing, and answers UNAVAILABLE (retry) until it adopts.
 
 use crate::cluster::ClusterConfig;
 use crate::cluster::forward::{Forwarder, Origin, is_forwarded};
 use crate::cluster::load::LoadMeter;
 use crate::cluster::placement::{NodeInfo, ShardLoad, place};
-use crate::cluster::registry::{HeldLease, Member, Registry, RegistryError};
+use crate::cluster::registry::{CutRecord, HeldCut, HeldLease, Member, Registry, RegistryError};
+use crate::store::autoshard::{Reshard, ShardFigures};
 use crate::store::backend::any::AnyBackend;
 use crate::store::backend::tikv::TikvBackend;
 use crate::store::error::StoreError;
@@ -63,6 +74,8 @@ pub struct ShardPlacement {
     pub version: u64,
     pub write_rate: f64,
     pub writes_by_region: BTreeMap<String, u64>,
+    /// Live keys in the shard, as this node last saw it.
+    pub keys: u64,
 }
 
 /// A shard this node writes to.
@@ -149,11 +162,16 @@ impl ClusterMetrics {
 
 pub struct ClusterNode {
     config: ClusterConfig,
+    /// The settings every shard store is opened with.
+    storage: StorageConfig,
     /// The TiKV namespace the shards' namespaces hang under.
     namespace: String,
+    /// Prefix bits of the even cut a cluster starts with.
+    bits: u8,
     sharded: ShardedStore<AnyBackend>,
-    stores: BTreeMap<Prefix, Store>,
     registry: Registry,
+    /// Set while this node splits or merges one of its shards.
+    reshaping: std::sync::atomic::AtomicBool,
     view: RwLock<View>,
     owned: Mutex<BTreeMap<Prefix, Owned>>,
     meters: Mutex<BTreeMap<Prefix, LoadMeter>>,
@@ -224,21 +242,39 @@ impl ClusterNode {
         let registry = Registry::new(connection.in_namespace(&format!("{}/cluster", storage.tikv.namespace)));
         let base = storage.clone();
         let node_id = config.node_id.clone();
+        // Local files (the hybrid cache) are per node and per generation;
+        // rows are shared.
+        let local_dir = {
+            let (base, node_id) = (storage.path.clone(), node_id.clone());
+            move |prefix: Prefix, generation: u64| {
+                base.join(format!("{node_id}-shard-{}-g{generation}", shard_label(prefix)))
+            }
+        };
+        let open_dir = local_dir.clone();
         let open_shard: crate::store::sharded::OpenShard<AnyBackend> = Box::new(move |prefix, generation| {
             let mut shard = base.clone();
-            // Local files (the hybrid cache) are per node; rows are shared.
-            shard.path = base.path.join(format!("{node_id}-shard-{}", shard_label(prefix)));
+            shard.path = open_dir(prefix, generation);
             shard.tikv.namespace = shard_namespace(&base.tikv.namespace, prefix, generation);
             Store::open_with(AnyBackend::open_on(&shard, &connection)?, shard)
         });
-        let sharded = ShardedStore::open_cut(open_shard, None, None, bits)?;
-        let stores = sharded.cut().into_iter().zip(sharded.stores()).collect();
+        // A retired shard's rows stay in TiKV (README); its local cache goes.
+        let retire_shard: crate::store::sharded::RetireShard = Box::new(move |prefix, generation| {
+            match std::fs::remove_dir_all(local_dir(prefix, generation)) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(%error, shard = shard_label(prefix), "could not remove a retired shard's cache");
+                }
+                _ => {}
+            }
+        });
+        let sharded = ShardedStore::open_cut(open_shard, Some(retire_shard), None, bits)?;
         Ok(Arc::new(Self {
             max_levels: sharded.max_levels(),
             namespace: storage.tikv.namespace.clone(),
+            storage: storage.clone(),
+            bits,
+            reshaping: std::sync::atomic::AtomicBool::new(false),
             config,
             sharded,
-            stores,
             registry,
             view: RwLock::default(),
             owned: Mutex::default(),
@@ -249,6 +285,22 @@ impl ClusterNode {
         }))
     }
 
+    /// Adopts the cut the cluster published (call before serving, so the
+    /// first answers already use it; the keeper does it every round).
+    pub async fn join(&self) -> Result<(), ClusterError> {
+        let (registry, bits) = (self.registry.clone(), self.bits);
+        let held = blocking(move || registry.cut(bits)).await?;
+        self.adopt(&held.cut).await?;
+        Ok(())
+    }
+
+    async fn adopt(&self, cut: &CutRecord) -> Result<(), StoreError> {
+        if self.sharded.adopt(&cut.prefixes(), cut.retired_versions).await? {
+            tracing::info!(shards = cut.shards.len(), "serving the cluster's new cut");
+        }
+        Ok(())
+    }
+
     /// Starts the keeper; it runs until the node is dropped or `leave`s.
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let node = Arc::downgrade(self);
@@ -256,14 +308,96 @@ impl ClusterNode {
         tokio::spawn(async move {
             loop {
                 let Some(this) = node.upgrade() else { return };
-                if let Err(error) = this.tick().await {
-                    this.metrics.keeper_failures_total.inc();
-                    tracing::warn!(%error, "cluster keeper round failed");
+                match this.tick().await {
+                    Ok(Some(change)) => {
+                        // Off the keeper, which goes on renewing meanwhile.
+                        let reshaper = this.clone();
+                        tokio::spawn(async move { reshaper.reshape_owned(change).await });
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        this.metrics.keeper_failures_total.inc();
+                        tracing::warn!(%error, "cluster keeper round failed");
+                    }
                 }
                 drop(this);
                 tokio::time::sleep(period).await;
             }
         })
+    }
+
+    /// Splits or merges shards this node owns (see the module docs).
+    async fn reshape_owned(&self, change: Reshard) {
+        let started = Instant::now();
+        if let Err(error) = self.try_reshape(change, started).await {
+            tracing::warn!(?change, %error, "could not reshape (the old cut stays)");
+        }
+        self.reshaping.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn try_reshape(&self, change: Reshard, started: Instant) -> Result<(), ClusterError> {
+        let (old, new, joined) = match change {
+            Reshard::Split(prefix) => (vec![prefix], prefix.children().to_vec(), prefix),
+            Reshard::Merged(parent) => (parent.children().to_vec(), vec![parent], parent),
+        };
+        let held: Vec<(Prefix, u64)> = old
+            .iter()
+            .map(|p| self.owns(*p).map(|epoch| (*p, epoch)))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ClusterError::Config("no longer the owner".into()))?;
+        let (registry, bits) = (self.registry.clone(), self.bits);
+        let published: HeldCut = blocking(move || registry.cut(bits)).await?;
+        if published.cut.prefixes() != self.sharded.cut_with_generations() {
+            return Err(ClusterError::Config("the cut changed meanwhile".into()));
+        }
+        let prepared = self.sharded.prepare_reshape(&old, &new, joined).await?;
+        let next = CutRecord {
+            shards: prepared
+                .cut_after()
+                .into_iter()
+                .map(|(p, g)| (p.depth, p.index, g))
+                .collect(),
+            retired_versions: prepared.retired_versions_after(),
+        };
+        let (registry, config, ttl, made) = (self.registry.clone(), self.config.clone(), self.config.lease_ttl, new.clone());
+        let epochs = blocking(move || {
+            let now_ms = registry.now_ms()?;
+            registry.publish_reshape(&published, &next, &held, &made, &member_at(&config, now_ms), now_ms, ttl)
+        })
+        .await?
+        .ok_or_else(|| ClusterError::Config("the cut or a lease changed first".into()))?;
+        // Published: the new shards are this node's. Claim them before any
+        // write reaches them (their writers wait at the old gates).
+        for (prefix, store) in prepared.fresh() {
+            match store.claim(epochs[prefix]).await {
+                Ok(_) => self.own(*prefix, epochs[prefix], started, ttl),
+                // The keeper claims a lease of ours it finds unclaimed.
+                Err(error) => tracing::warn!(shard = shard_label(*prefix), %error, "could not claim a new shard yet"),
+            }
+        }
+        prepared.commit()?;
+        for prefix in &old {
+            self.disown(*prefix);
+        }
+        tracing::info!(?old, ?new, "resharded: published, claimed and serving");
+        Ok(())
+    }
+
+    /// Records that this node writes `prefix` under `epoch`, for a lease
+    /// `left` long as of `started`.
+    fn own(&self, prefix: Prefix, epoch: u64, started: Instant, left: Duration) {
+        let ttl = self.config.lease_ttl;
+        let previous = self.owned().insert(
+            prefix,
+            Owned {
+                epoch,
+                valid_until: (started + left).checked_sub(ttl / 10).unwrap_or(started),
+                since: Instant::now(),
+            },
+        );
+        if previous.is_none() {
+            self.metrics.owned_shards.inc();
+        }
     }
 
     pub fn config(&self) -> &ClusterConfig {
@@ -281,18 +415,17 @@ impl ClusterNode {
     /// `/metrics`: every shard store's metrics labelled `shard="depth-index"`,
     /// then the cluster's own.
     pub fn render_metrics(&self) -> String {
-        let shards: Vec<(Prefix, Store)> = self.stores.iter().map(|(p, s)| (*p, s.clone())).collect();
-        render_shard_metrics(&shards, self.metrics.registry.gather())
+        render_shard_metrics(&self.sharded.shards(), self.metrics.registry.gather())
     }
 
     /// Every shard's store, in prefix order.
     pub fn stores(&self) -> Vec<Store> {
-        self.stores.values().cloned().collect()
+        self.sharded.stores()
     }
 
-    /// Any shard's store: they share key mode, limits and settings.
-    pub fn any_store(&self) -> &Store {
-        self.stores.values().next().expect("a cut has a shard")
+    /// The settings every shard store is opened with.
+    pub fn storage(&self) -> &StorageConfig {
+        &self.storage
     }
 
     fn me(&self, now_ms: u64) -> Member {
@@ -324,23 +457,35 @@ impl ClusterNode {
         }
     }
 
-    /// One keeper round: heartbeat, placement, leases.
-    pub async fn tick(&self) -> Result<(), RegistryError> {
+    /// One keeper round: heartbeat, the published cut, placement, leases.
+    /// Returns a split or merge of this node's shards the reshard policy
+    /// asks for (the caller runs it off the keeper).
+    pub async fn tick(&self) -> Result<Option<Reshard>, RegistryError> {
         if self.leaving.load(std::sync::atomic::Ordering::SeqCst) {
-            return Ok(());
+            return Ok(None);
         }
         let started = Instant::now();
         let ttl = self.config.lease_ttl;
         let registry = self.registry.clone();
         let config = self.config.clone();
-        let (now_ms, members, leases) = blocking(move || {
+        let bits = self.bits;
+        // The cut first: leases read after it are at least as new, so a
+        // shard retired after this read shows a retired lease, never a free one.
+        let (now_ms, members, cut, leases) = blocking(move || {
             let now_ms = registry.now_ms()?;
             registry.heartbeat(&member_at(&config, now_ms))?;
             let members = registry.members(now_ms)?;
-            Ok((now_ms, members, registry.leases()?))
+            let cut = registry.cut(bits)?;
+            Ok((now_ms, members, cut, registry.leases()?))
         })
         .await?;
-        let prefixes: Vec<Prefix> = self.stores.keys().copied().collect();
+        if !self.reshaping.load(std::sync::atomic::Ordering::SeqCst)
+            && let Err(error) = self.adopt(&cut.cut).await
+        {
+            tracing::warn!(%error, "could not adopt the cluster's cut");
+        }
+        let prefixes: Vec<Prefix> = self.sharded.cut();
+        let mut figures: Vec<ShardFigures> = Vec::with_capacity(prefixes.len());
         let live_owner = |p: &Prefix| -> String {
             leases
                 .get(p)
@@ -404,6 +549,11 @@ impl ClusterNode {
                         .entry(*prefix)
                         .or_default()
                         .sample();
+                    figures.push(ShardFigures {
+                        prefix: *prefix,
+                        keys: self.sharded.shards().iter().find(|(p, _)| p == prefix).map_or(0, |(_, s)| s.keys()),
+                        rate: Some(load.write_rate),
+                    });
                     let (registry, p, h) = (self.registry.clone(), *prefix, held.clone());
                     match blocking(move || registry.renew(p, &h, now_ms, ttl, load)).await? {
                         Some(_) => {
@@ -418,6 +568,9 @@ impl ClusterNode {
                         }
                     }
                 }
+                // Split or merged away by its owner; this round's cut is
+                // older than the lease read. The next round adopts.
+                Some(held) if held.lease.retired => {}
                 held => {
                     if self.owned().contains_key(prefix) {
                         self.disown(*prefix);
@@ -433,7 +586,7 @@ impl ClusterNode {
                         continue;
                     }
                     // The shard's latest root record says which epoch wrote last.
-                    let store = &self.stores[prefix];
+                    let Some(store) = self.store_of(*prefix) else { continue };
                     if let Err(error) = store.refresh_head().await {
                         tracing::warn!(shard = shard_label(*prefix), %error, "cannot read the shard's head; not taking it");
                         continue;
@@ -461,29 +614,31 @@ impl ClusterNode {
             preferred,
             now_ms,
         };
-        Ok(())
+        let policy = &self.config.reshard;
+        if !policy.is_active() || self.reshaping.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(None);
+        }
+        // Only shards this node owns, with most of a lease left.
+        let change = policy.plan(&figures, |p| self.owns(p).is_some()).into_iter().next();
+        if change.is_some() {
+            self.reshaping.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(change)
+    }
+
+    /// The store serving `prefix` in the current cut.
+    fn store_of(&self, prefix: Prefix) -> Option<Store> {
+        self.sharded.shards().into_iter().find(|(p, _)| *p == prefix).map(|(_, s)| s)
     }
 
     /// Fences the shard under `epoch` and starts writing it.
     /// Fences the shard under `epoch` and starts writing it, until the
     /// lease (`left` of it as of `started`) may run out.
     async fn take(&self, prefix: Prefix, epoch: u64, started: Instant, left: Duration) {
-        let store = &self.stores[&prefix];
+        let Some(store) = self.store_of(prefix) else { return };
         match store.claim(epoch).await {
             Ok(version) => {
-                let ttl = self.config.lease_ttl;
-                let now = Instant::now();
-                let previous = self.owned().insert(
-                    prefix,
-                    Owned {
-                        epoch,
-                        valid_until: (started + left).checked_sub(ttl / 10).unwrap_or(started),
-                        since: now,
-                    },
-                );
-                if previous.is_none() {
-                    self.metrics.owned_shards.inc();
-                }
+                self.own(prefix, epoch, started, left);
                 tracing::info!(shard = shard_label(prefix), epoch, version, "took a shard");
             }
             Err(error) => tracing::warn!(shard = shard_label(prefix), %error, "could not claim a shard"),
@@ -701,10 +856,10 @@ impl ClusterNode {
     /// Makes the shards this node does not write see their owners' latest
     /// commits (a TiKV read each, all at once).
     async fn refresh(&self, only: Option<Prefix>) -> Result<(), StoreError> {
-        let refreshes = self
-            .stores
+        let shards = self.sharded.shards();
+        let refreshes = shards
             .iter()
-            .filter(|(p, _)| only.is_none_or(|o| o == **p) && self.owns(**p).is_none())
+            .filter(|(p, _)| only.is_none_or(|o| o == *p) && self.owns(*p).is_none())
             .map(|(_, store)| store.refresh_head());
         futures::future::try_join_all(refreshes).await.map(drop)
     }
@@ -738,13 +893,14 @@ impl ClusterNode {
 
     /// Live keys over all shards, as of each shard's head here.
     pub fn keys(&self) -> u64 {
-        self.stores.values().map(Store::keys).sum()
+        self.sharded.stores().iter().map(Store::keys).sum()
     }
 
     /// Where every shard lives, as of the keeper's last round.
     pub fn placement(&self) -> Vec<ShardPlacement> {
         let view = self.view();
-        self.stores
+        self.sharded
+            .shards()
             .iter()
             .map(|(prefix, store)| {
                 let lease = view
@@ -768,6 +924,7 @@ impl ClusterNode {
                     version: store.root().1,
                     write_rate: lease.map_or(0.0, |l| l.load.write_rate),
                     writes_by_region: lease.map(|l| l.load.writes_by_region.clone()).unwrap_or_default(),
+                    keys: store.keys(),
                 }
             })
             .collect()
@@ -777,11 +934,12 @@ impl ClusterNode {
     /// its owner's region (`pd-ctl config placement-rules rule-bundle save`).
     pub fn placement_rules(&self) -> serde_json::Value {
         let shards: Vec<(String, String)> = self
-            .stores
-            .keys()
+            .sharded
+            .cut_with_generations()
+            .into_iter()
             .zip(self.placement())
             .filter(|(_, p)| !p.owner_region.is_empty())
-            .map(|(prefix, p)| (shard_namespace(&self.namespace, *prefix, 0), p.owner_region))
+            .map(|((prefix, generation), p)| (shard_namespace(&self.namespace, prefix, generation), p.owner_region))
             .collect();
         crate::cluster::placement::placement_rules(&shards)
     }

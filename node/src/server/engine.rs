@@ -110,7 +110,7 @@ impl Engine {
 
     pub fn config(&self) -> &StorageConfig {
         match self {
-            Self::Cluster(cluster) => cluster.any_store().config(),
+            Self::Cluster(cluster) => cluster.storage(),
             Self::Sharded(node) => &node.config,
             other => other.local().expect("not a cluster").config(),
         }
@@ -204,6 +204,7 @@ impl Engine {
                     version: p.version,
                     write_rate: p.write_rate,
                     writes_by_region: p.writes_by_region.into_iter().collect(),
+                    keys: p.keys,
                 })
                 .collect(),
         })
