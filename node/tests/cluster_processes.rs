@@ -419,7 +419,10 @@ async fn resharded(node: &Node, owners: &[&str], more_than: usize, max_keys: u64
     loop {
         let status = cluster_status(node).await.expect("cluster status");
         if status.shards.len() > more_than
-            && status.shards.iter().all(|s| owners.contains(&s.owner.as_str()) && s.keys <= max_keys)
+            && status
+                .shards
+                .iter()
+                .all(|s| owners.contains(&s.owner.as_str()) && s.keys <= max_keys)
         {
             return status;
         }
@@ -447,7 +450,10 @@ async fn shards_split_across_the_cluster_while_serving_and_every_node_adopts_the
         let root = client.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
         (root.root, root.version)
     };
-    assert_eq!(root_before, rustorium_proto::fr_to_bytes(&MemoryTree::new(160).unwrap().root()));
+    assert_eq!(
+        root_before,
+        rustorium_proto::fr_to_bytes(&MemoryTree::new(160).unwrap().root())
+    );
 
     // 300 keys through both nodes: every starting shard passes 50 keys and
     // its owner splits it (twice) while the writes go on.
@@ -497,12 +503,71 @@ async fn shards_split_across_the_cluster_while_serving_and_every_node_adopts_the
             let read = get_latest(&mut client, key).await;
             verify_bytes(read.proof.as_ref(), &read.root, key, Some(value), 160).expect("read proof");
         }
-        assert_eq!(scan_all(&mut client).await.into_iter().collect::<BTreeMap<_, _>>(), acknowledged);
+        assert_eq!(
+            scan_all(&mut client).await.into_iter().collect::<BTreeMap<_, _>>(),
+            acknowledged
+        );
     }
     // Writes go on in the new cut, from either node.
     for i in 300..320u32 {
         let (key, value) = (format!("split-{i}").into_bytes(), format!("v{i}").into_bytes());
         next = put_until_acknowledged(&[&a, &b], next, &key, &value).await;
+    }
+    a.stop();
+    b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_merges_its_cold_sibling_shards_and_a_joining_node_adopts_the_cut() {
+    let tikv = TestCluster::start(ClusterOptions::default())
+        .await
+        .expect("test cluster starts");
+    let pd = tikv.pd_endpoint();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Alone, node a owns all 4 shards: each sibling pair is cold and small,
+    // so it merges them, then merges the halves again.
+    let a = start_node_with(a_dir.path(), &pd, "a", "local", &["--merge-below-keys", "1000"]);
+    let mut acknowledged = BTreeMap::new();
+    let mut next = 0;
+    for i in 0..40u32 {
+        let (key, value) = (format!("merge-{i}").into_bytes(), format!("v{i}").into_bytes());
+        next = put_until_acknowledged(&[&a], next, &key, &value).await;
+        acknowledged.insert(key, value);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let merged = loop {
+        let status = cluster_status(&a).await.expect("cluster status");
+        if status.shards.len() == 1 && status.shards[0].owner == "a" {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the shards never merged: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(merged.shards[0].shard, "0-0");
+    assert_eq!(merged.shards[0].keys, 40);
+    // A node joining later starts from the published cut, not its
+    // --shard-count, and reads everything with proofs.
+    let b = start_node(b_dir.path(), &pd, "b", "local");
+    let joined = cluster_status(&b).await.expect("cluster status");
+    assert_eq!(
+        joined.shards.iter().map(|s| s.shard.as_str()).collect::<Vec<_>>(),
+        ["0-0"]
+    );
+    let mut tree = MemoryTree::new(160).unwrap();
+    let ops: Vec<Op> = acknowledged
+        .iter()
+        .map(|(k, v)| Op {
+            key: bytes_to_field(k),
+            value: Some(bytes_to_field(v)),
+        })
+        .collect();
+    tree.apply(&ops).unwrap();
+    let mut client = b.client().await;
+    let root = client.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    assert_eq!(root.root, rustorium_proto::fr_to_bytes(&tree.root()));
+    for (key, value) in &acknowledged {
+        let read = get_latest(&mut client, key).await;
+        verify_bytes(read.proof.as_ref(), &read.root, key, Some(value), 160).expect("read proof");
     }
     a.stop();
     b.stop();

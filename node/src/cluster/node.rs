@@ -258,14 +258,15 @@ impl ClusterNode {
             Store::open_with(AnyBackend::open_on(&shard, &connection)?, shard)
         });
         // A retired shard's rows stay in TiKV (README); its local cache goes.
-        let retire_shard: crate::store::sharded::RetireShard = Box::new(move |prefix, generation| {
-            match std::fs::remove_dir_all(local_dir(prefix, generation)) {
-                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                    tracing::warn!(%error, shard = shard_label(prefix), "could not remove a retired shard's cache");
-                }
-                _ => {}
-            }
-        });
+        let retire_shard: crate::store::sharded::RetireShard =
+            Box::new(
+                move |prefix, generation| match std::fs::remove_dir_all(local_dir(prefix, generation)) {
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                        tracing::warn!(%error, shard = shard_label(prefix), "could not remove a retired shard's cache");
+                    }
+                    _ => {}
+                },
+            );
         let sharded = ShardedStore::open_cut(open_shard, Some(retire_shard), None, bits)?;
         Ok(Arc::new(Self {
             max_levels: sharded.max_levels(),
@@ -359,10 +360,23 @@ impl ClusterNode {
                 .collect(),
             retired_versions: prepared.retired_versions_after(),
         };
-        let (registry, config, ttl, made) = (self.registry.clone(), self.config.clone(), self.config.lease_ttl, new.clone());
+        let (registry, config, ttl, made) = (
+            self.registry.clone(),
+            self.config.clone(),
+            self.config.lease_ttl,
+            new.clone(),
+        );
         let epochs = blocking(move || {
             let now_ms = registry.now_ms()?;
-            registry.publish_reshape(&published, &next, &held, &made, &member_at(&config, now_ms), now_ms, ttl)
+            registry.publish_reshape(
+                &published,
+                &next,
+                &held,
+                &made,
+                &member_at(&config, now_ms),
+                now_ms,
+                ttl,
+            )
         })
         .await?
         .ok_or_else(|| ClusterError::Config("the cut or a lease changed first".into()))?;
@@ -551,7 +565,12 @@ impl ClusterNode {
                         .sample();
                     figures.push(ShardFigures {
                         prefix: *prefix,
-                        keys: self.sharded.shards().iter().find(|(p, _)| p == prefix).map_or(0, |(_, s)| s.keys()),
+                        keys: self
+                            .sharded
+                            .shards()
+                            .iter()
+                            .find(|(p, _)| p == prefix)
+                            .map_or(0, |(_, s)| s.keys()),
                         rate: Some(load.write_rate),
                     });
                     let (registry, p, h) = (self.registry.clone(), *prefix, held.clone());
@@ -628,7 +647,11 @@ impl ClusterNode {
 
     /// The store serving `prefix` in the current cut.
     fn store_of(&self, prefix: Prefix) -> Option<Store> {
-        self.sharded.shards().into_iter().find(|(p, _)| *p == prefix).map(|(_, s)| s)
+        self.sharded
+            .shards()
+            .into_iter()
+            .find(|(p, _)| *p == prefix)
+            .map(|(_, s)| s)
     }
 
     /// Fences the shard under `epoch` and starts writing it.
