@@ -914,6 +914,11 @@ impl ClusterNode {
         self.sharded.scan(start, end, limit).await
     }
 
+    /// The cluster version as of each shard's head here (no TiKV read).
+    pub fn head_version(&self) -> u64 {
+        self.sharded.head_version()
+    }
+
     /// Live keys over all shards, as of each shard's head here.
     pub fn keys(&self) -> u64 {
         self.sharded.stores().iter().map(Store::keys).sum()

@@ -14,7 +14,8 @@ pub struct NodeInfo {
     pub shards: u32,
     pub key_mode: &'static str,
     pub max_levels: u16,
-    /// The store's version; in a cluster, the sum of the shard versions.
+    /// The store's version; when sharded, the sum of the shard versions
+    /// and of those retired shards had reached.
     pub version: u64,
     pub keys: u64,
     pub server_version: &'static str,
@@ -98,6 +99,7 @@ impl NodeInfo {
             max_levels: engine.max_levels(),
             version: match engine {
                 Engine::Sharded(node) => node.store.head_version(),
+                Engine::Cluster(cluster) => cluster.head_version(),
                 _ => stores.iter().map(|s| s.root().1).sum(),
             },
             keys: stores.iter().map(|s| s.keys()).sum(),

@@ -419,7 +419,7 @@ impl StoreRpc for StoreService {
         let (version, oldest) = match &self.engine {
             // Per shard there is no one history: report the sum of the
             // shard versions and leave the retention window unset.
-            Engine::Cluster(_) => (sum(&|s| s.root().1), 0),
+            Engine::Cluster(cluster) => (cluster.head_version(), 0),
             Engine::Sharded(node) => (node.store.head_version(), 0),
             _ => (first.root().1, first.oldest_version()),
         };
