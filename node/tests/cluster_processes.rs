@@ -220,7 +220,7 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
         let root = node
             .client()
             .await
-            .get_root(v1::GetRootRequest {})
+            .get_root(v1::GetRootRequest::default())
             .await
             .unwrap()
             .into_inner();
@@ -447,7 +447,11 @@ async fn shards_split_across_the_cluster_while_serving_and_every_node_adopts_the
     let before = settled(&a, &["a", "b"]).await;
     let (root_before, _) = {
         let mut client = a.client().await;
-        let root = client.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+        let root = client
+            .get_root(v1::GetRootRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
         (root.root, root.version)
     };
     assert_eq!(
@@ -467,7 +471,11 @@ async fn shards_split_across_the_cluster_while_serving_and_every_node_adopts_the
         if i % 50 == 49 {
             // Cluster versions keep growing through splits.
             let mut client = a.client().await;
-            let root = client.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+            let root = client
+                .get_root(v1::GetRootRequest::default())
+                .await
+                .unwrap()
+                .into_inner();
             assert!(root.version >= last_version, "{} then {}", last_version, root.version);
             last_version = root.version;
         }
@@ -497,7 +505,11 @@ async fn shards_split_across_the_cluster_while_serving_and_every_node_adopts_the
     let expected = rustorium_proto::fr_to_bytes(&tree.root());
     for node in [&a, &b] {
         let mut client = node.client().await;
-        let root = client.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+        let root = client
+            .get_root(v1::GetRootRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(root.root, expected, "{}", node.url);
         for (key, value) in acknowledged.iter().step_by(11) {
             let read = get_latest(&mut client, key).await;
@@ -563,7 +575,11 @@ async fn an_owner_merges_its_cold_sibling_shards_and_a_joining_node_adopts_the_c
         .collect();
     tree.apply(&ops).unwrap();
     let mut client = b.client().await;
-    let root = client.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    let root = client
+        .get_root(v1::GetRootRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(root.root, rustorium_proto::fr_to_bytes(&tree.root()));
     for (key, value) in &acknowledged {
         let read = get_latest(&mut client, key).await;

@@ -83,7 +83,7 @@ async fn root_of(node: &Node) -> (Vec<u8>, u64) {
     let root = node
         .client()
         .await
-        .get_root(v1::GetRootRequest {})
+        .get_root(v1::GetRootRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -310,6 +310,7 @@ async fn with_replication_factor_2_a_write_waits_for_a_verified_replica() {
     // A replica claiming a root the primary never had is refused.
     let forged = client
         .ack_replica(v1::AckReplicaRequest {
+            shard: String::new(),
             replica_id: "forger".into(),
             mirrors: 1,
             root: vec![7; 32],

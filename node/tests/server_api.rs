@@ -61,7 +61,7 @@ async fn every_rpc_answers_with_proofs_that_verify() {
     let mut c = node.client().await;
 
     // GetRoot: the empty store.
-    let root0 = c.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    let root0 = c.get_root(v1::GetRootRequest::default()).await.unwrap().into_inner();
     assert_eq!(root0.version, 0);
     assert_eq!(root0.root, vec![0u8; 32]);
     assert_eq!(root0.max_levels, 160);
@@ -141,6 +141,7 @@ async fn every_rpc_answers_with_proofs_that_verify() {
     // GetProof at versions 1 and 3.
     let gp1 = c
         .get_proof(v1::GetProofRequest {
+            shard: String::new(),
             key: b"alpha".to_vec(),
             version: 1,
         })
@@ -155,6 +156,7 @@ async fn every_rpc_answers_with_proofs_that_verify() {
     verify_bytes(gp1.proof.as_ref(), &gp1.root, b"alpha", Some(b"one"), ml).unwrap();
     let gp3 = c
         .get_proof(v1::GetProofRequest {
+            shard: String::new(),
             key: b"alpha".to_vec(),
             version: 3,
         })
@@ -186,7 +188,7 @@ async fn every_rpc_answers_with_proofs_that_verify() {
     assert_eq!(d2.version, 5);
     assert_eq!(d2.root, d.root, "deleting an absent key leaves the root");
 
-    let head = c.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    let head = c.get_root(v1::GetRootRequest::default()).await.unwrap().into_inner();
     assert_eq!((head.version, &head.root), (5, &d.root));
 
     // Scan: ascending keys, ranges and limits.
@@ -219,6 +221,7 @@ async fn every_rpc_answers_with_proofs_that_verify() {
     assert_eq!(future.code(), Code::OutOfRange);
     let mut ranged = c
         .scan(v1::ScanRequest {
+            shard: String::new(),
             start: b"b".to_vec(),
             end: Vec::new(),
             limit: 1,
@@ -306,7 +309,7 @@ async fn bad_input_gets_the_right_status_and_changes_nothing() {
     );
     let mut c = node.client().await;
     c.put(put(b"kept", b"value", false)).await.unwrap();
-    let before = c.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    let before = c.get_root(v1::GetRootRequest::default()).await.unwrap().into_inner();
 
     assert_status(
         c.put(put(&[b'k'; 17], b"v", false)).await,
@@ -358,6 +361,7 @@ async fn bad_input_gets_the_right_status_and_changes_nothing() {
     );
     assert_status(
         c.get_proof(v1::GetProofRequest {
+            shard: String::new(),
             key: b"kept".to_vec(),
             version: 999,
         })
@@ -384,6 +388,7 @@ async fn bad_input_gets_the_right_status_and_changes_nothing() {
     );
     assert_status(
         c.scan(v1::ScanRequest {
+            shard: String::new(),
             start: b"b".to_vec(),
             end: b"a".to_vec(),
             limit: 0,
@@ -401,7 +406,7 @@ async fn bad_input_gets_the_right_status_and_changes_nothing() {
         &["message length too large", "4096"],
     );
 
-    let after = c.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    let after = c.get_root(v1::GetRootRequest::default()).await.unwrap().into_inner();
     assert_eq!((after.version, &after.root), (before.version, &before.root));
     let kept = c.get(get(b"kept")).await.unwrap().into_inner();
     assert!(kept.found);
@@ -414,7 +419,7 @@ async fn bad_input_gets_the_right_status_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), &["--key-mode", "field", "--max-levels", "64"]);
     let mut c = node.client().await;
-    let root = c.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    let root = c.get_root(v1::GetRootRequest::default()).await.unwrap().into_inner();
     assert_eq!(root.key_mode, v1::KeyMode::Field as i32);
     assert_eq!(root.max_levels, 64);
     let (key, value) = (Fr::from(7u64), Fr::from(9u64));
@@ -447,7 +452,7 @@ async fn bad_input_gets_the_right_status_and_changes_nothing() {
         Code::InvalidArgument,
         &["field-mode key"],
     );
-    let after = c.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    let after = c.get_root(v1::GetRootRequest::default()).await.unwrap().into_inner();
     assert_eq!((after.version, &after.root), (1, &p.root));
     node.stop();
 }
@@ -486,7 +491,7 @@ async fn bearer_token_guards_writes_and_optionally_reads() {
     // Reads are open.
     let read = c.get(get(b"k")).await.unwrap().into_inner();
     assert!(read.found);
-    c.get_root(v1::GetRootRequest {}).await.unwrap();
+    c.get_root(v1::GetRootRequest::default()).await.unwrap();
     c.stats(v1::StatsRequest {}).await.unwrap();
     node.stop();
 
@@ -497,7 +502,11 @@ async fn bearer_token_guards_writes_and_optionally_reads() {
     );
     let mut c = node.client().await;
     assert_status(c.get(get(b"k")).await, Code::Unauthenticated, &[]);
-    assert_status(c.get_root(v1::GetRootRequest {}).await, Code::Unauthenticated, &[]);
+    assert_status(
+        c.get_root(v1::GetRootRequest::default()).await,
+        Code::Unauthenticated,
+        &[],
+    );
     assert_status(c.scan(v1::ScanRequest::default()).await, Code::Unauthenticated, &[]);
     assert_status(
         c.watch_roots(v1::WatchRootsRequest { from_version: None }).await,
@@ -507,7 +516,9 @@ async fn bearer_token_guards_writes_and_optionally_reads() {
     assert_status(c.get(with_token(get(b"k"), "wrong")).await, Code::PermissionDenied, &[]);
     let read = c.get(with_token(get(b"k"), "secret")).await.unwrap().into_inner();
     assert!(!read.found);
-    c.get_root(with_token(v1::GetRootRequest {}, "secret")).await.unwrap();
+    c.get_root(with_token(v1::GetRootRequest::default(), "secret"))
+        .await
+        .unwrap();
     node.stop();
 }
 
@@ -556,7 +567,7 @@ async fn concurrent_writers_all_land_and_the_root_matches_a_fresh_tree() {
     // Group commit may put concurrent Puts into one version, so versions are
     // at most one per put.
     let mut c = node.client().await;
-    let head = c.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    let head = c.get_root(v1::GetRootRequest::default()).await.unwrap().into_inner();
     assert!(versions.iter().all(|&v| (1..=head.version).contains(&v)));
     assert!(head.version <= (WRITERS * PUTS) as u64);
     assert_eq!(versions.iter().max(), Some(&head.version));

@@ -79,7 +79,11 @@ async fn sigterm_with_writes_in_flight_keeps_every_acknowledged_put() {
     // Puts in flight at the signal may have landed without an answer; nothing else.
     assert!(stored.len() >= acked.len());
     assert!(stored.len() <= acked.len() + WRITERS);
-    let head = client.get_root(v1::GetRootRequest {}).await.unwrap().into_inner();
+    let head = client
+        .get_root(v1::GetRootRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     for (key, value) in acked.iter().step_by(25) {
         let read = client
             .get(v1::GetRequest {

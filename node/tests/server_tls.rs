@@ -66,7 +66,10 @@ async fn tls_serves_trusting_clients_only() {
         .await;
     let refused = match plain {
         Err(_) => true,
-        Ok(channel) => StoreClient::new(channel).get_root(GetRootRequest {}).await.is_err(),
+        Ok(channel) => StoreClient::new(channel)
+            .get_root(GetRootRequest::default())
+            .await
+            .is_err(),
     };
     assert!(refused, "plaintext gRPC must not be served on a TLS port");
     node.stop();

@@ -194,6 +194,7 @@ async fn grpc_web_reflection_health_and_metrics_over_the_wire() {
         addr,
         "GetProof",
         &v1::GetProofRequest {
+            shard: String::new(),
             key: b"browser".to_vec(),
             version: 77,
         },

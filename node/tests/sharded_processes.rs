@@ -40,7 +40,11 @@ async fn sharding(node: &Node) -> v1::ShardingStatus {
 
 async fn global_root(node: &Node) -> (Vec<u8>, u64) {
     let mut client = node.client().await;
-    let root = client.get_root(v1::GetRootRequest {}).await.expect("root").into_inner();
+    let root = client
+        .get_root(v1::GetRootRequest::default())
+        .await
+        .expect("root")
+        .into_inner();
     (root.root, root.version)
 }
 
@@ -202,6 +206,7 @@ async fn a_sharded_node_splits_hot_shards_while_serving_and_keeps_the_unsharded_
     // History is per shard: per-version reads say so instead of guessing.
     let status = client
         .get_proof(v1::GetProofRequest {
+            shard: String::new(),
             key: gone.clone(),
             version: 1,
         })
@@ -319,4 +324,83 @@ fn an_unsharded_store_is_not_cut_in_place() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("power of two"));
+}
+
+/// The primary's root and version of one shard.
+async fn shard_root(node: &Node, shard: &str) -> Result<(Vec<u8>, u64), tonic::Status> {
+    let mut client = node.client().await;
+    let root = client
+        .get_root(v1::GetRootRequest { shard: shard.into() })
+        .await?
+        .into_inner();
+    Ok((root.root, root.version))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_follows_one_shard_of_a_sharded_node() {
+    use rustorium_core::tree::shard::Prefix;
+    let (primary_dir, replica_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // A feed of 10 ops: the replica, started after 120 writes, must resync.
+    let primary = Node::start(primary_dir.path(), &["--shards", "2", "--replication-feed-ops", "10"]);
+    let mut client = primary.client().await;
+    let mut in_shard = BTreeMap::new();
+    let mut put = |i: u32| {
+        let (key, value) = (format!("k{i}").into_bytes(), format!("v{i}").into_bytes());
+        if Prefix::of(&bytes_to_field(&key), 1).index == 1 {
+            in_shard.insert(key.clone(), value.clone());
+        }
+        (key, value)
+    };
+    for i in 0..120 {
+        let (key, value) = put(i);
+        common::try_put(&mut client, &key, &value).await.expect("put");
+    }
+    let replica = Node::start(
+        replica_dir.path(),
+        &["--follow", primary.url.as_str(), "--follow-shard", "1-1"],
+    );
+    for i in 120..140 {
+        let (key, value) = put(i);
+        common::try_put(&mut client, &key, &value).await.expect("put");
+    }
+    let (root, version) = shard_root(&primary, "1-1").await.expect("the shard's root");
+    let mut replica_client = replica.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let stats = replica_client.stats(v1::StatsRequest {}).await.unwrap().into_inner();
+        let status = stats.replica.expect("replica status");
+        if status.mirrors == version {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never caught up with shard 1-1: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.shard, "1-1");
+    assert!(status.resyncs >= 1, "it started past the feed: {status:?}");
+    // The replica holds exactly the shard's keys and its root (its own
+    // versions count its own commits; `mirrors` is the primary's).
+    let (replica_root, _) = global_root(&replica).await;
+    assert_eq!(replica_root, root);
+    assert_eq!(
+        scan_all(&mut replica_client)
+            .await
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+        in_shard
+    );
+    let (key, value) = in_shard.iter().next().unwrap();
+    let read = get_latest(&mut replica_client, key).await;
+    assert_eq!(read.root, replica_root);
+    verify_bytes(read.proof.as_ref(), &read.root, key, Some(value), MAX_LEVELS).expect("replica proof");
+    // A shard the primary does not have, and a shard of a store that is
+    // not cut, are named as such.
+    let missing = shard_root(&primary, "3-0").await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
+    let unsharded = shard_root(&replica, "1-0").await.unwrap_err();
+    assert_eq!(unsharded.code(), tonic::Code::FailedPrecondition, "{unsharded:?}");
+    replica.stop();
+    primary.stop();
 }

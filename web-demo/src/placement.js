@@ -80,7 +80,8 @@ export function renderPlacement(panel, info) {
     panel.classList.remove('hidden');
     panel.dataset.role = 'replica';
     const r = info.replica;
-    summary.textContent = `replica of ${r.primary}: mirrors version ${r.mirrors}, ${r.lag_versions} behind, primary ${
+    const of = r.shard ? `shard ${r.shard} of ${r.primary}` : r.primary;
+    summary.textContent = `replica of ${of}: mirrors version ${r.mirrors}, ${r.lag_versions} behind, primary ${
       r.primary_reachable ? 'reachable' : 'unreachable'
     }`;
     body.replaceChildren();

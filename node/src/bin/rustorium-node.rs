@@ -156,6 +156,9 @@ struct ServeArgs {
     /// The name a replica reports its progress under (default: its listen address).
     #[arg(long, env = "RUSTORIUM_REPLICA_ID")]
     replica_id: Option<String>,
+    /// Follow only this shard ("depth-index", see Stats.sharding) of a sharded primary.
+    #[arg(long, env = "RUSTORIUM_FOLLOW_SHARD", requires = "follow")]
+    follow_shard: Option<String>,
     /// Cut a new single-node Redb store into this many shards (a power of two).
     #[arg(long, env = "RUSTORIUM_SHARDS")]
     shards: Option<u32>,
@@ -341,6 +344,7 @@ fn node_config(args: &ServeArgs) -> anyhow::Result<NodeConfig> {
             follow: url.clone(),
             token: args.follow_token.clone(),
             id: args.replica_id.clone(),
+            shard: args.follow_shard.clone(),
         });
     }
     config.check().map_err(anyhow::Error::msg)?;
@@ -468,12 +472,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .id
             .clone()
             .unwrap_or_else(|| format!("{scheme}://{}", bound.addr));
+        let shard = replica.shard.clone().unwrap_or_default();
         let primary = RemotePrimary::new(&replica.follow, replica.token.clone(), config.limits.max_message_bytes)?
-            .acknowledging_as(id);
-        let role = format!("read-only replica of {}", replica.follow);
+            .acknowledging_as(id)
+            .following_shard(shard.clone());
+        let role = match shard.as_str() {
+            "" => format!("read-only replica of {}", replica.follow),
+            shard => format!("read-only replica of shard {shard} of {}", replica.follow),
+        };
         let node = ReplicaNode {
             replica: Replica::follow(primary, store),
             primary: replica.follow.clone(),
+            shard,
         };
         (Engine::Replica(Arc::new(node)), role)
     } else if storage.backend == BackendKind::Redb

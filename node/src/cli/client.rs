@@ -143,7 +143,7 @@ impl Client {
 
     /// The store's parameters and current head.
     pub async fn params(&mut self) -> Result<StoreParams, CliError> {
-        let request = self.request(v1::GetRootRequest {});
+        let request = self.request(v1::GetRootRequest::default());
         let answer = self
             .api()
             .await?

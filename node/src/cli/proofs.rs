@@ -98,7 +98,11 @@ pub async fn proof(
     let params = client.params().await?;
     let key_field = leaf_field(params.key_mode, "key", &key)?;
     let version = args.at_version.unwrap_or(params.version);
-    let request = client.request(v1::GetProofRequest { key, version });
+    let request = client.request(v1::GetProofRequest {
+        key,
+        version,
+        shard: String::new(),
+    });
     let answer = client
         .api()
         .await?

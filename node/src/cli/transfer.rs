@@ -342,6 +342,7 @@ pub async fn export(
     // Pages until an empty one: a server may cap a page below the limit.
     loop {
         let request = v1::ScanRequest {
+            shard: String::new(),
             start: start.clone(),
             end: end.clone(),
             limit: args.page,

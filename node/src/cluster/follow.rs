@@ -39,6 +39,8 @@ pub struct RemotePrimary {
     token: Option<String>,
     /// The name acknowledgements go under; `None` sends none.
     replica_id: Option<String>,
+    /// The primary's shard followed ("depth-index"); empty: its whole tree.
+    shard: String,
 }
 
 impl std::fmt::Debug for RemotePrimary {
@@ -75,6 +77,7 @@ impl RemotePrimary {
             head: AtomicU64::new(0),
             token,
             replica_id: None,
+            shard: String::new(),
         })
     }
 
@@ -82,6 +85,13 @@ impl RemotePrimary {
     /// there can wait for this replica (`[replication] factor`).
     pub fn acknowledging_as(mut self, id: impl Into<String>) -> Self {
         self.replica_id = Some(id.into());
+        self
+    }
+
+    /// Follows one shard of a sharded primary (its label, "depth-index")
+    /// instead of the whole tree.
+    pub fn following_shard(mut self, label: impl Into<String>) -> Self {
+        self.shard = label.into();
         self
     }
 
@@ -131,6 +141,7 @@ impl RemotePrimary {
         let mut client = self.client.clone();
         let proof = client
             .get_proof(self.request(v1::GetProofRequest {
+                shard: self.shard.clone(),
                 key: Vec::new(),
                 version,
             }))
@@ -144,7 +155,9 @@ impl RemotePrimary {
     pub async fn root(&self) -> Result<(Fr, u64)> {
         let mut client = self.client.clone();
         let root = client
-            .get_root(self.request(v1::GetRootRequest {}))
+            .get_root(self.request(v1::GetRootRequest {
+                shard: self.shard.clone(),
+            }))
             .await
             .map_err(|s| unreachable_primary(&self.url, &s))?
             .into_inner();
@@ -158,6 +171,7 @@ impl ReplicationSource for RemotePrimary {
         let Some(id) = &self.replica_id else { return true };
         let mut client = self.client.clone();
         let ack = v1::AckReplicaRequest {
+            shard: self.shard.clone(),
             replica_id: id.clone(),
             mirrors: version,
             root: rustorium_proto::fr_to_bytes(&root),
@@ -185,7 +199,10 @@ impl ReplicationSource for RemotePrimary {
             *open = None;
             let mut client = self.client.clone();
             let stream = match client
-                .replicate(self.request(v1::ReplicateRequest { after_version: version }))
+                .replicate(self.request(v1::ReplicateRequest {
+                    after_version: version,
+                    shard: self.shard.clone(),
+                }))
                 .await
             {
                 Ok(stream) => stream.into_inner(),
@@ -257,6 +274,7 @@ impl ReplicationSource for RemotePrimary {
             let mut client = self.client.clone();
             let mut stream = client
                 .scan(self.request(v1::ScanRequest {
+                    shard: self.shard.clone(),
                     start: start.clone(),
                     end: Vec::new(),
                     limit: SCAN_PAGE,
@@ -300,6 +318,7 @@ impl ReplicationSource for RemotePrimary {
             let mut client = self.client.clone();
             let answer = client
                 .get_pages(self.request(v1::GetPagesRequest {
+                    shard: self.shard.clone(),
                     version,
                     ids: chunk.iter().map(PageId::to_key).collect(),
                 }))
@@ -332,6 +351,7 @@ impl ReplicationSource for RemotePrimary {
             let mut client = self.client.clone();
             let answer = client
                 .get_entries(self.request(v1::GetEntriesRequest {
+                    shard: self.shard.clone(),
                     version,
                     leaf_keys: ask.iter().map(|k| k.to_vec()).collect(),
                 }))

@@ -115,6 +115,11 @@ pub struct ReplicaConfig {
     /// listen address).
     #[serde(default)]
     pub id: Option<String>,
+    /// Follow only this shard ("depth-index") of a sharded primary
+    /// ([sharding]); this replica then holds and proves that shard's own
+    /// tree. Unset: the primary's whole (unsharded) tree.
+    #[serde(default)]
+    pub shard: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]

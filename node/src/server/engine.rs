@@ -61,6 +61,8 @@ impl ShardedNode {
 pub struct ReplicaNode {
     pub replica: Replica<AnyBackend>,
     pub primary: String,
+    /// The primary's shard followed; empty: its whole tree.
+    pub shard: String,
 }
 
 #[derive(Clone, Debug)]
@@ -224,6 +226,7 @@ impl Engine {
             last_resync_pages_fetched: status.last_resync_pages_fetched,
             last_resync_entries: status.last_resync_entries,
             full_resyncs: status.full_resyncs,
+            shard: node.shard.clone(),
         })
     }
 }

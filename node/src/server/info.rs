@@ -53,6 +53,8 @@ pub struct LocalShardInfo {
 #[derive(Debug, serde::Serialize)]
 pub struct ReplicaInfo {
     pub primary: String,
+    /// The primary's shard followed; empty: its whole tree.
+    pub shard: String,
     pub mirrors: u64,
     pub lag_versions: u64,
     pub primary_reachable: bool,
@@ -75,6 +77,7 @@ impl NodeInfo {
                 let status = node.replica.status();
                 let info = ReplicaInfo {
                     primary: node.primary.clone(),
+                    shard: node.shard.clone(),
                     mirrors: status.mirrors,
                     lag_versions: status.lag,
                     primary_reachable: status.reachable,

@@ -5,7 +5,7 @@ use super::acks::ReplicaAcks;
 use super::auth::{Access, Auth};
 use super::engine::Engine;
 use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
-use crate::store::sharded::ShardedProof;
+use crate::store::sharded::{ShardedProof, shard_label};
 use crate::store::{BatchOp, KeyMode, RootRecord, Store, SyncMode};
 use rustorium_core::tree::PageId;
 use rustorium_proto::v1;
@@ -94,6 +94,28 @@ impl StoreService {
                 "not served by a sharded store or cluster node: history, per-version reads and replication are \
                  per shard",
             )
+        })
+    }
+
+    /// The store a request names: `shard` empty, the one store; else that
+    /// shard of a sharded single node (what a replica following it asks).
+    fn store_for(&self, shard: &str) -> Result<Store, Status> {
+        if shard.is_empty() {
+            return self.store().cloned();
+        }
+        let Engine::Sharded(node) = &self.engine else {
+            return Err(Status::failed_precondition(format!(
+                "shard {shard:?}: this node's store is not cut into shards"
+            )));
+        };
+        let shards = node.store.shards();
+        let found = shards.iter().find(|(prefix, _)| shard_label(*prefix) == shard);
+        found.map(|(_, store)| store.clone()).ok_or_else(|| {
+            let cut: Vec<String> = shards.iter().map(|(p, _)| shard_label(*p)).collect();
+            Status::not_found(format!(
+                "no shard {shard:?} in this node's cut ({}): it was split or merged, or never existed",
+                cut.join(", ")
+            ))
         })
     }
 
@@ -258,7 +280,9 @@ impl StoreRpc for StoreService {
 
     async fn get_root(&self, request: Request<v1::GetRootRequest>) -> Result<Response<v1::GetRootResponse>, Status> {
         self.auth.check(&request, Access::Read)?;
+        let shard = &request.get_ref().shard;
         let (root, version, timestamp) = match &self.engine {
+            _ if !shard.is_empty() => self.store_for(shard)?.root(),
             Engine::Cluster(_) | Engine::Sharded(_) => {
                 let (root, version) = self.engine.global_root().await?;
                 (root, version, SystemTime::now())
@@ -277,7 +301,10 @@ impl StoreRpc for StoreService {
     async fn get_proof(&self, request: Request<v1::GetProofRequest>) -> Result<Response<v1::GetProofResponse>, Status> {
         self.auth.check(&request, Access::Read)?;
         let request = request.into_inner();
-        let read = self.store()?.read_at(&request.key, request.version).await?;
+        let read = self
+            .store_for(&request.shard)?
+            .read_at(&request.key, request.version)
+            .await?;
         Ok(Response::new(v1::GetProofResponse {
             proof: Some(self.proof(&read.proof)),
             found: read.value.is_some(),
@@ -309,6 +336,13 @@ impl StoreRpc for StoreService {
             return Err(Status::invalid_argument("scan end is before start"));
         }
         let rows = match &self.engine {
+            _ if !request.shard.is_empty() => {
+                let store = self.store_for(&request.shard)?;
+                match request.at_version {
+                    Some(version) => store.scan_at(&request.start, end, limit as usize, version).await?,
+                    None => store.scan(&request.start, end, limit as usize).await?,
+                }
+            }
             Engine::Cluster(_) | Engine::Sharded(_) if request.at_version.is_some() => {
                 return Err(Status::failed_precondition(
                     "a sharded store's scans read the latest version: history is kept per shard",
@@ -491,7 +525,7 @@ impl StoreRpc for StoreService {
     ) -> Result<Response<Self::ReplicateStream>, Status> {
         // Batches carry every value: they are reads.
         self.auth.check(&request, Access::Read)?;
-        let store = self.store()?.clone();
+        let store = self.store_for(&request.get_ref().shard)?;
         if store.config().replication_feed_ops == 0 {
             return Err(Status::failed_precondition(
                 "this node keeps no replication feed (set storage.replication_feed_ops)",
@@ -550,7 +584,7 @@ impl StoreRpc for StoreService {
         let ids = parse_each(&request.ids, MAX_PAGES_PER_CALL, "page id", |b| {
             PageId::from_key(b).ok()
         })?;
-        let pages = self.store()?.pages_at(request.version, ids).await?;
+        let pages = self.store_for(&request.shard)?.pages_at(request.version, ids).await?;
         Ok(Response::new(v1::GetPagesResponse {
             pages: pages
                 .iter()
@@ -571,7 +605,7 @@ impl StoreRpc for StoreService {
         }
         let root = rustorium_proto::fr_from_bytes(&request.root)
             .map_err(|e| Status::invalid_argument(format!("root: {e}")))?;
-        let store = self.store()?;
+        let store = self.store_for(&request.shard)?;
         let record = store
             .roots(request.mirrors..=request.mirrors, 1)
             .await?
@@ -590,8 +624,13 @@ impl StoreRpc for StoreService {
                 record.root.hash()
             )));
         }
+        // Per-shard replicas report per-shard versions: keep them apart.
+        let replica = match request.shard.as_str() {
+            "" => request.replica_id.clone(),
+            shard => format!("{}@{shard}", request.replica_id),
+        };
         self.acks
-            .record(&request.replica_id, request.mirrors)
+            .record(&replica, request.mirrors)
             .map_err(|known| Status::resource_exhausted(format!("this node already tracks {known} replicas")))?;
         Ok(Response::new(v1::AckReplicaResponse {
             primary_version: store.root().1,
@@ -610,7 +649,7 @@ impl StoreRpc for StoreService {
         })?;
         // Half the message limit leaves room for framing; the caller asks
         // again for the keys a full answer left out.
-        let store = self.store()?;
+        let store = self.store_for(&request.shard)?;
         let entries = store
             .entries_at(request.version, keys.into_iter().collect(), self.max_message_bytes / 2)
             .await?;

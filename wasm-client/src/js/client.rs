@@ -101,7 +101,7 @@ impl RustoriumClient {
                 base: url.trim_end_matches('/').to_owned(),
                 token,
             };
-            let info: v1::GetRootResponse = endpoint.unary("GetRoot", &v1::GetRootRequest {}).await?;
+            let info: v1::GetRootResponse = endpoint.unary("GetRoot", &v1::GetRootRequest::default()).await?;
             let mode = KeyMode::from_proto(info.key_mode).ok_or(Rejection::Parameters { what: "key_mode" });
             let mode = mode.map_err(rejection)?;
             if expected_mode.is_some_and(|m| m != mode) {
@@ -282,7 +282,7 @@ impl RustoriumClient {
     pub fn root(&self) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            let response: v1::GetRootResponse = inner.endpoint.unary("GetRoot", &v1::GetRootRequest {}).await?;
+            let response: v1::GetRootResponse = inner.endpoint.unary("GetRoot", &v1::GetRootRequest::default()).await?;
             let root = check::root(&response.root).map_err(rejection)?;
             let result = Object::new();
             set(&result, "root", values::to_decimal(&root));
