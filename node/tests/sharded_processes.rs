@@ -404,3 +404,69 @@ async fn a_replica_follows_one_shard_of_a_sharded_node() {
     replica.stop();
     primary.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_replica_is_told_when_its_shard_splits_away() {
+    let (primary_dir, replica_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = Node::start(
+        primary_dir.path(),
+        &[
+            "--shards",
+            "2",
+            "--split-above-keys",
+            "40",
+            "--reshard-interval-ms",
+            "100",
+            "--replication-feed-ops",
+            "1000",
+        ],
+    );
+    let replica = Node::start(
+        replica_dir.path(),
+        &["--follow", primary.url.as_str(), "--follow-shard", "1-1"],
+    );
+    let mut client = primary.client().await;
+    let mut replica_client = replica.client().await;
+    let replica_status = |stats: v1::StatsResponse| stats.replica.expect("replica status");
+    // A few keys: no split yet, and the replica follows.
+    for i in 0..20 {
+        common::try_put(&mut client, format!("s{i}").as_bytes(), b"v")
+            .await
+            .expect("put");
+    }
+    let (_, version) = shard_root(&primary, "1-1").await.expect("shard 1-1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while replica_status(replica_client.stats(v1::StatsRequest {}).await.unwrap().into_inner()).mirrors < version {
+        assert!(Instant::now() < deadline, "the replica never caught up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Enough keys that shard 1-1 splits: its stream ends, the replica says
+    // the primary no longer serves what it follows, and keeps serving.
+    for i in 20..200 {
+        common::try_put(&mut client, format!("s{i}").as_bytes(), b"v")
+            .await
+            .expect("put");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let gone = matches!(shard_root(&primary, "1-1").await, Err(s) if s.code() == tonic::Code::NotFound);
+        let status = replica_status(replica_client.stats(v1::StatsRequest {}).await.unwrap().into_inner());
+        if gone && !status.primary_reachable {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the split never reached the replica: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let root = replica_client
+        .get_root(v1::GetRootRequest::default())
+        .await
+        .expect("still serving");
+    assert_eq!(root.into_inner().root.len(), 32);
+    let bad = shard_root(&primary, "one-one").await.unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    replica.stop();
+    primary.stop();
+}

@@ -402,6 +402,12 @@ fn open_store(storage: &StorageConfig) -> anyhow::Result<Store> {
 fn open_sharded(config: &NodeConfig) -> anyhow::Result<ShardedNode> {
     let storage = &config.storage;
     let had_layout = storage.path.join(LAYOUT_FILE).exists();
+    if config.replication.factor > 1 {
+        anyhow::bail!(
+            "{} holds a sharded store: replication.factor > 1 needs an unsharded one (replicas follow one root log)",
+            storage.path.display()
+        );
+    }
     if !had_layout
         && storage
             .path
@@ -467,6 +473,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         node.start();
         (Engine::Cluster(node), role)
     } else if let Some(replica) = &config.replica {
+        if storage.path.join(LAYOUT_FILE).exists() {
+            anyhow::bail!(
+                "{} holds a sharded store; a replica keeps its own unsharded one (use another --data)",
+                storage.path.display()
+            );
+        }
         let store = open_store(storage)?;
         let id = replica
             .id

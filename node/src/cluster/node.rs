@@ -4,7 +4,7 @@
 //!
 //! A keeper task runs every third of the lease TTL: it publishes this
 //! node's member record, reads members and leases, computes placement
-//! (`placement::place`, the same answer on every node), renews the leases
+//! (`placement::place_keyed`, the same answer on every node), renews the leases
 //! it keeps, releases the ones placement moves elsewhere (after
 //! `min_ownership`), and takes expired or released leases placement gives
 //! it. Taking a lease raises its epoch; the new owner commits that epoch
@@ -29,8 +29,9 @@
 use crate::cluster::ClusterConfig;
 use crate::cluster::forward::{Forwarder, Origin, is_forwarded};
 use crate::cluster::load::LoadMeter;
-use crate::cluster::placement::{NodeInfo, ShardLoad, place};
+use crate::cluster::placement::{NodeInfo, ShardLoad, place_keyed, shard_id};
 use crate::cluster::registry::{CutRecord, HeldCut, HeldLease, Member, Registry, RegistryError};
+use crate::server::answers;
 use crate::store::autoshard::{Reshard, ShardFigures};
 use crate::store::backend::any::AnyBackend;
 use crate::store::backend::tikv::TikvBackend;
@@ -40,8 +41,8 @@ use crate::store::{BackendKind, BatchOp, StorageConfig, Store};
 use prometheus::{IntCounter, IntGauge, Opts, Registry as Metrics};
 use rustorium_core::Fr;
 use rustorium_core::tree::shard::Prefix;
+use rustorium_proto::fr_to_bytes;
 use rustorium_proto::v1;
-use rustorium_proto::{fr_to_bytes, proof_to_proto};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -172,6 +173,8 @@ pub struct ClusterNode {
     registry: Registry,
     /// Set while this node splits or merges one of its shards.
     reshaping: std::sync::atomic::AtomicBool,
+    /// The `seq` of the cut served (never goes back).
+    cut_seq: std::sync::atomic::AtomicU64,
     view: RwLock<View>,
     owned: Mutex<BTreeMap<Prefix, Owned>>,
     meters: Mutex<BTreeMap<Prefix, LoadMeter>>,
@@ -274,6 +277,7 @@ impl ClusterNode {
             storage: storage.clone(),
             bits,
             reshaping: std::sync::atomic::AtomicBool::new(false),
+            cut_seq: std::sync::atomic::AtomicU64::new(0),
             config,
             sharded,
             registry,
@@ -295,10 +299,20 @@ impl ClusterNode {
         Ok(())
     }
 
+    /// Serves `cut` unless it is older than the one served (a round that
+    /// read the registry before this node published a change of its own).
     async fn adopt(&self, cut: &CutRecord) -> Result<(), StoreError> {
-        if self.sharded.adopt(&cut.prefixes(), cut.retired_versions).await? {
-            tracing::info!(shards = cut.shards.len(), "serving the cluster's new cut");
+        if cut.seq < self.cut_seq.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
         }
+        if self.sharded.adopt(&cut.prefixes(), cut.retired_versions).await? {
+            tracing::info!(
+                shards = cut.shards.len(),
+                seq = cut.seq,
+                "serving the cluster's new cut"
+            );
+        }
+        self.cut_seq.fetch_max(cut.seq, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
@@ -359,6 +373,7 @@ impl ClusterNode {
                 .map(|(p, g)| (p.depth, p.index, g))
                 .collect(),
             retired_versions: prepared.retired_versions_after(),
+            seq: published.cut.seq + 1,
         };
         let (registry, config, ttl, made) = (
             self.registry.clone(),
@@ -366,20 +381,36 @@ impl ClusterNode {
             self.config.lease_ttl,
             new.clone(),
         );
-        let epochs = blocking(move || {
+        let (attempt, bits, me) = (next.clone(), self.bits, self.config.node_id.clone());
+        let outcome = blocking(move || {
             let now_ms = registry.now_ms()?;
-            registry.publish_reshape(
-                &published,
-                &next,
-                &held,
-                &made,
-                &member_at(&config, now_ms),
-                now_ms,
-                ttl,
-            )
+            let me_now = member_at(&config, now_ms);
+            match registry.publish_reshape(&published, &attempt, &held, &made, &me_now, now_ms, ttl) {
+                Ok(Some(epochs)) => Ok(Some(epochs)),
+                // A commit whose outcome was unknown may have landed (its
+                // retry then finds the new cut and declines): look.
+                _ => {
+                    if registry.cut(bits)?.cut != attempt {
+                        return Ok(None);
+                    }
+                    registry.held_by(&made, &me, registry.now_ms()?)
+                }
+            }
         })
-        .await?
-        .ok_or_else(|| ClusterError::Config("the cut or a lease changed first".into()))?;
+        .await;
+        let epochs = match outcome {
+            Ok(Some(epochs)) => epochs,
+            Ok(None) => return Err(ClusterError::Config("the cut or a lease changed first".into())),
+            Err(error) => {
+                // Unknown: the old shards may be retired already. Write
+                // none of them until a keeper round settles it (it re-takes
+                // a lease that is still ours).
+                for prefix in &old {
+                    self.disown(*prefix);
+                }
+                return Err(error.into());
+            }
+        };
         // Published: the new shards are this node's. Claim them before any
         // write reaches them (their writers wait at the old gates).
         for (prefix, store) in prepared.fresh() {
@@ -389,10 +420,12 @@ impl ClusterNode {
                 Err(error) => tracing::warn!(shard = shard_label(*prefix), %error, "could not claim a new shard yet"),
             }
         }
-        prepared.commit()?;
+        let committed = prepared.commit();
         for prefix in &old {
             self.disown(*prefix);
         }
+        committed?;
+        self.cut_seq.fetch_max(next.seq, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(?old, ?new, "resharded: published, claimed and serving");
         Ok(())
     }
@@ -489,14 +522,29 @@ impl ClusterNode {
             let now_ms = registry.now_ms()?;
             registry.heartbeat(&member_at(&config, now_ms))?;
             let members = registry.members(now_ms)?;
-            let cut = registry.cut(bits)?;
+            // A malformed cut record must not stall every keeper: each node
+            // keeps the cut it serves (and reshapes fail until it is fixed).
+            let cut = match registry.cut(bits) {
+                Ok(cut) => Some(cut),
+                Err(error @ RegistryError::Malformed { .. }) => {
+                    tracing::error!(%error, "keeping the cut this node serves");
+                    None
+                }
+                Err(error) => return Err(error),
+            };
             Ok((now_ms, members, cut, registry.leases()?))
         })
         .await?;
-        if !self.reshaping.load(std::sync::atomic::Ordering::SeqCst)
+        if let Some(cut) = &cut
+            && !self.reshaping.load(std::sync::atomic::Ordering::SeqCst)
             && let Err(error) = self.adopt(&cut.cut).await
         {
-            tracing::warn!(%error, "could not adopt the cluster's cut");
+            // This node alone serves an older cut: it must not take or
+            // keep leases by it. Its leases run out; others take them.
+            return Err(RegistryError::Backend(crate::store::backend::BackendError::retryable(
+                "adopt the cluster's cut (skipping this round's leases)",
+                error.to_string(),
+            )));
         }
         let prefixes: Vec<Prefix> = self.sharded.cut();
         let mut figures: Vec<ShardFigures> = Vec::with_capacity(prefixes.len());
@@ -522,7 +570,13 @@ impl ClusterNode {
         let preferred: BTreeMap<Prefix, String> = prefixes
             .iter()
             .copied()
-            .zip(place(self.config.placement_strategy, &nodes, &loads, Some(&current)))
+            .zip(place_keyed(
+                self.config.placement_strategy,
+                &nodes,
+                &prefixes.iter().map(|p| shard_id(*p)).collect::<Vec<_>>(),
+                &loads,
+                Some(&current),
+            ))
             .collect();
         let mut leases = leases;
         let me = self.config.node_id.as_str();
@@ -730,15 +784,6 @@ impl ClusterNode {
         })
     }
 
-    fn put_response(&self, written: &ShardedProof, want_proof: bool) -> v1::PutResponse {
-        v1::PutResponse {
-            root: fr_to_bytes(&written.root),
-            version: written.version,
-            timestamp_unix_nanos: nanos_now(),
-            proof: want_proof.then(|| proof_to_proto(&written.proof, self.max_levels)),
-        }
-    }
-
     /// Where a request's writes come from: a forwarding node's word for a
     /// region of a live member, else this node's region (a client cannot
     /// make up regions for placement to count).
@@ -770,7 +815,7 @@ impl ClusterNode {
                 || async {
                     let written = self.sharded.write_with_proof(&message.key, &message.value).await?;
                     self.record_write(prefix, 1, &origin.region);
-                    Ok(self.put_response(&written, message.want_proof))
+                    Ok(answers::put(&written, message.want_proof, self.max_levels))
                 },
                 |addr| {
                     let (message, origin) = (&message, &origin);
@@ -792,13 +837,7 @@ impl ClusterNode {
             || async {
                 let (deleted, existed) = self.sharded.delete(&message.key).await?;
                 self.record_write(prefix, 1, &origin.region);
-                Ok(v1::DeleteResponse {
-                    root: fr_to_bytes(&deleted.root),
-                    version: deleted.version,
-                    proof: Some(proof_to_proto(&deleted.proof, self.max_levels)),
-                    timestamp_unix_nanos: nanos_now(),
-                    existed,
-                })
+                Ok(answers::delete(&deleted, existed, self.max_levels))
             },
             |addr| {
                 let (message, origin) = (&message, &origin);

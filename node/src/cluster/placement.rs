@@ -49,11 +49,11 @@ fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     })
 }
 
-/// The rendezvous winner for `shard` among `nodes` (highest weight).
-fn rendezvous<'a>(shard: usize, nodes: impl IntoIterator<Item = &'a NodeInfo>) -> Option<&'a NodeInfo> {
+/// The rendezvous winner for shard `id` among `nodes` (highest weight).
+fn rendezvous<'a>(id: u64, nodes: impl IntoIterator<Item = &'a NodeInfo>) -> Option<&'a NodeInfo> {
     nodes.into_iter().max_by_key(|node| {
         (
-            fnv1a((shard as u64).to_le_bytes().into_iter().chain(node.id.bytes())),
+            fnv1a(id.to_le_bytes().into_iter().chain(node.id.bytes())),
             node.id.as_str(),
         )
     })
@@ -70,18 +70,40 @@ fn home_region<'a>(load: &ShardLoad, nodes: &'a [NodeInfo]) -> Option<&'a str> {
 
 /// Owner (node id) of each shard. `loads[i]` describes shard `i`; `current`
 /// is the present assignment, which load-based placement starts from.
+/// Shards are hashed by position (see `place_keyed`).
 pub fn place(
     strategy: PlacementStrategy,
     nodes: &[NodeInfo],
     loads: &[ShardLoad],
     current: Option<&[String]>,
 ) -> Vec<String> {
-    if nodes.is_empty() {
+    let ids: Vec<u64> = (0..loads.len() as u64).collect();
+    place_keyed(strategy, nodes, &ids, loads, current)
+}
+
+/// A stable id for the shard at `prefix`, for `place_keyed`: a split or
+/// merge changes the ids of the shards it makes and no others.
+pub fn shard_id(prefix: rustorium_core::tree::shard::Prefix) -> u64 {
+    (u64::from(prefix.depth) << 56) | prefix.index as u64
+}
+
+/// `place`, with each shard hashed by its id (`ids[i]` for shard `i`)
+/// rather than its position, so a cut that changes in one place moves no
+/// other shard.
+pub fn place_keyed(
+    strategy: PlacementStrategy,
+    nodes: &[NodeInfo],
+    ids: &[u64],
+    loads: &[ShardLoad],
+    current: Option<&[String]>,
+) -> Vec<String> {
+    if nodes.is_empty() || ids.len() != loads.len() {
         return Vec::new();
     }
     let by_hash = |shard: usize, pool: &[&NodeInfo]| -> String {
-        rendezvous(shard, pool.iter().copied())
-            .or_else(|| rendezvous(shard, nodes))
+        let id = ids[shard];
+        rendezvous(id, pool.iter().copied())
+            .or_else(|| rendezvous(id, nodes))
             .map(|n| n.id.clone())
             .unwrap_or_default()
     };

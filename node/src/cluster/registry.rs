@@ -28,6 +28,10 @@ pub struct CutRecord {
     /// `(depth, index, generation)` of every shard, in prefix order.
     pub shards: Vec<(u8, usize, u64)>,
     pub retired_versions: u64,
+    /// Grows by one with each published change: a node never goes back to
+    /// a cut older than one it served.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 impl CutRecord {
@@ -38,6 +42,7 @@ impl CutRecord {
                 .map(|p| (p.depth, p.index, 0))
                 .collect(),
             retired_versions: 0,
+            seq: 0,
         }
     }
 
@@ -239,6 +244,7 @@ impl Registry {
     }
 
     /// The cut as the cluster last published it, or the even cut of `bits`.
+    /// A malformed record is `Malformed` (callers keep the cut they have).
     pub fn cut(&self, bits: u8) -> Result<HeldCut, RegistryError> {
         Ok(match self.record(CUT_KEY)? {
             Some(bytes) => HeldCut {
@@ -253,7 +259,8 @@ impl Registry {
     }
 
     /// Publishes a split or merge `me` made of shards it owns, in one
-    /// transaction: the cut becomes `next` if it still is `current`; the
+    /// transaction: the cut becomes `next` (its `seq` one above `current`'s)
+    /// if it still is `current`; the
     /// leases of `retiring` (prefix and `me`'s epoch there, still live)
     /// become retired; `me` takes a lease on each of `made`, its epoch above
     /// any earlier record at that prefix. Returns those epochs, or `None`
@@ -274,7 +281,7 @@ impl Registry {
         keys.extend(made.iter().map(|p| lease_key(*p)));
         let epochs = std::sync::Mutex::new(BTreeMap::new());
         let published = self.backend.transact_records(&keys, |records| {
-            if records[0] != current.stored {
+            if records[0] != current.stored || next.seq != current.cut.seq + 1 {
                 return None;
             }
             let mut writes = vec![(CUT_KEY.to_vec(), Some(encode(next)))];
@@ -313,6 +320,27 @@ impl Registry {
             Some(writes)
         })?;
         Ok(published.then(|| epochs.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)))
+    }
+
+    /// The epochs of the leases `me` holds on `prefixes`, if every one is
+    /// live and `me`'s (how a publisher whose commit outcome was unknown
+    /// learns it landed, together with the cut).
+    pub fn held_by(
+        &self,
+        prefixes: &[Prefix],
+        me: &str,
+        now_ms: u64,
+    ) -> Result<Option<BTreeMap<Prefix, u64>>, RegistryError> {
+        let leases = self.leases()?;
+        Ok(prefixes
+            .iter()
+            .map(|p| {
+                leases
+                    .get(p)
+                    .filter(|h| h.lease.owner == me && h.lease.live(now_ms))
+                    .map(|h| (*p, h.lease.epoch))
+            })
+            .collect())
     }
 
     /// Removes `id`'s member record (a node leaving on purpose).

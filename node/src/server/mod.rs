@@ -3,6 +3,7 @@
 //! the dashboard's static files at `/`, all on one port.
 
 pub mod acks;
+pub mod answers;
 pub mod auth;
 pub mod config;
 pub mod engine;

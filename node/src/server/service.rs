@@ -2,10 +2,11 @@
 //! read-only replica of another node, or one node of a cluster.
 
 use super::acks::ReplicaAcks;
+use super::answers;
 use super::auth::{Access, Auth};
 use super::engine::Engine;
 use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
-use crate::store::sharded::{ShardedProof, shard_label};
+use crate::store::sharded::shard_label;
 use crate::store::{BatchOp, KeyMode, RootRecord, Store, SyncMode};
 use rustorium_core::tree::PageId;
 use rustorium_proto::v1;
@@ -103,10 +104,24 @@ impl StoreService {
         if shard.is_empty() {
             return self.store().cloned();
         }
-        let Engine::Sharded(node) = &self.engine else {
-            return Err(Status::failed_precondition(format!(
-                "shard {shard:?}: this node's store is not cut into shards"
+        let well_formed = shard.split_once('-').is_some_and(|(depth, index)| {
+            depth
+                .parse::<u8>()
+                .is_ok_and(|d| d <= rustorium_core::tree::shard::MAX_SHARD_BITS)
+                && index.parse::<usize>().is_ok()
+        });
+        if !well_formed {
+            return Err(Status::invalid_argument(format!(
+                "shard {shard:?} is not a shard label (\"depth-index\", as in Stats.sharding)"
             )));
+        }
+        let Engine::Sharded(node) = &self.engine else {
+            return Err(Status::failed_precondition(match &self.engine {
+                Engine::Cluster(_) => format!(
+                    "shard {shard:?}: a cluster node serves no single shard's history (each owner keeps its own)"
+                ),
+                _ => format!("shard {shard:?}: this node's store is not cut into shards"),
+            }));
         };
         let shards = node.store.shards();
         let found = shards.iter().find(|(prefix, _)| shard_label(*prefix) == shard);
@@ -117,15 +132,6 @@ impl StoreService {
                 cut.join(", ")
             ))
         })
-    }
-
-    fn sharded_put(&self, written: &ShardedProof, want_proof: bool) -> v1::PutResponse {
-        v1::PutResponse {
-            root: fr_to_bytes(&written.root),
-            version: written.version,
-            timestamp_unix_nanos: nanos(SystemTime::now()),
-            proof: want_proof.then(|| self.proof(&written.proof)),
-        }
     }
 }
 
@@ -161,7 +167,11 @@ impl StoreRpc for StoreService {
         let request = request.into_inner();
         if let Engine::Sharded(node) = &self.engine {
             let written = node.store.write_with_proof(&request.key, &request.value).await?;
-            return Ok(Response::new(self.sharded_put(&written, request.want_proof)));
+            return Ok(Response::new(answers::put(
+                &written,
+                request.want_proof,
+                self.engine.max_levels(),
+            )));
         }
         let written = self
             .engine
@@ -259,13 +269,11 @@ impl StoreRpc for StoreService {
         }
         if let Engine::Sharded(node) = &self.engine {
             let (deleted, existed) = node.store.delete(&request.into_inner().key).await?;
-            return Ok(Response::new(v1::DeleteResponse {
-                root: fr_to_bytes(&deleted.root),
-                version: deleted.version,
-                proof: Some(self.proof(&deleted.proof)),
-                timestamp_unix_nanos: nanos(SystemTime::now()),
+            return Ok(Response::new(answers::delete(
+                &deleted,
                 existed,
-            }));
+                self.engine.max_levels(),
+            )));
         }
         let deleted = self.engine.writable()?.delete(&request.into_inner().key).await?;
         self.replicated(deleted.version).await?;
@@ -525,7 +533,8 @@ impl StoreRpc for StoreService {
     ) -> Result<Response<Self::ReplicateStream>, Status> {
         // Batches carry every value: they are reads.
         self.auth.check(&request, Access::Read)?;
-        let store = self.store_for(&request.get_ref().shard)?;
+        let shard = request.get_ref().shard.clone();
+        let store = self.store_for(&shard)?;
         if store.config().replication_feed_ops == 0 {
             return Err(Status::failed_precondition(
                 "this node keeps no replication feed (set storage.replication_feed_ops)",
@@ -542,6 +551,7 @@ impl StoreRpc for StoreService {
         // live part.
         let mut live = store.subscribe_roots();
         let stop = shutdown_signal(self.stopping.clone());
+        let engine = self.engine.clone();
         let stream = async_stream(move |tx| async move {
             tokio::pin!(stop);
             loop {
@@ -566,6 +576,18 @@ impl StoreRpc for StoreService {
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                     },
+                    // A followed shard that split or merged away commits no
+                    // more: end the stream rather than hold the old store.
+                    () = tokio::time::sleep(SHARD_CHECK), if !shard.is_empty() => {
+                        if !shard_is_current(&engine, &shard, &store) {
+                            let _ = tx
+                                .send(Err(Status::not_found(format!(
+                                    "shard {shard} was split or merged away; follow the shards that replaced it"
+                                ))))
+                                .await;
+                            return;
+                        }
+                    }
                     () = &mut stop => {
                         let _ = tx
                             .send(Err(Status::unavailable("server is shutting down; reconnect with after_version")))
@@ -705,6 +727,18 @@ fn replicated(batch: &crate::store::feed::CommittedBatch, head: u64) -> v1::Repl
             .collect(),
         primary_version: head.max(batch.record.version),
     }
+}
+
+/// How often a stream following one shard checks the shard still exists.
+const SHARD_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether `store` still serves shard `label` of the engine's cut.
+fn shard_is_current(engine: &Engine, label: &str, store: &Store) -> bool {
+    let Engine::Sharded(node) = engine else { return false };
+    node.store
+        .shards()
+        .iter()
+        .any(|(prefix, current)| shard_label(*prefix) == label && current.is_same(store))
 }
 
 /// How often a sharded store or cluster node looks for a new global root.

@@ -39,6 +39,10 @@ pub enum StoreError {
     Backend(#[from] super::backend::BackendError),
     #[error("the store is shut down")]
     Closed,
+    /// Something that cannot happen did, after the request's writes were
+    /// committed: they stand; only the answer is missing.
+    #[error("internal error after the commit: {0}")]
+    Internal(String),
     /// Another owner committed under a newer epoch: this writer lost the
     /// shard and must not write (the new owner has every write it made).
     #[error("fenced: this writer holds epoch {mine}, but version {version} was committed under epoch {current}")]

@@ -230,6 +230,14 @@ pub struct Store<B: Backend = AnyBackend> {
     committer: Arc<CommitterHandle>,
 }
 
+impl<B: Backend> Store<B> {
+    /// Whether `other` is a handle to this very store (not just one with
+    /// the same contents).
+    pub fn is_same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
 impl<B: Backend> Clone for Store<B> {
     fn clone(&self) -> Self {
         Self {

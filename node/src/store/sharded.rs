@@ -219,7 +219,16 @@ fn read_layout(file: &std::path::Path) -> Result<Option<Layout>> {
     Ok(Some(layout))
 }
 
-fn write_layout(file: &std::path::Path, layout: &Layout) -> Result<()> {
+/// Why `write_layout` failed: before the new file replaced the old one
+/// (nothing changed) or after (the new layout is in place, perhaps not yet
+/// durable).
+#[derive(Debug)]
+enum LayoutWrite {
+    NotReplaced(StoreError),
+    NotSynced(StoreError),
+}
+
+fn write_layout(file: &std::path::Path, layout: &Layout) -> Result<(), LayoutWrite> {
     let mut text: String = layout
         .cut
         .iter()
@@ -227,18 +236,21 @@ fn write_layout(file: &std::path::Path, layout: &Layout) -> Result<()> {
         .collect();
     text.push_str(&format!("retired {}\n", layout.retired_versions));
     let temp = file.with_extension("tmp");
-    let durable = || -> std::io::Result<()> {
+    let error = |e: std::io::Error| StoreError::Config(format!("writing {}: {e}", file.display()));
+    let replace = || -> std::io::Result<()> {
         let mut out = std::fs::File::create(&temp)?;
         std::io::Write::write_all(&mut out, text.as_bytes())?;
         out.sync_all()?;
-        std::fs::rename(&temp, file)?;
-        // The rename itself survives a crash once the directory is synced.
-        if let Some(dir) = file.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        std::fs::rename(&temp, file)
     };
-    durable().map_err(|e| StoreError::Config(format!("writing {}: {e}", file.display())))
+    replace().map_err(|e| LayoutWrite::NotReplaced(error(e)))?;
+    // The rename itself survives a crash once the directory is synced.
+    if let Some(dir) = file.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| LayoutWrite::NotSynced(error(e)))?;
+    }
+    Ok(())
 }
 
 /// The shards of the sharded store under `path` and each one's directory,
@@ -307,7 +319,9 @@ impl<B: Backend> ShardedStore<B> {
                     retired_versions: 0,
                 };
                 if let Some(file) = &layout_file {
-                    write_layout(file, &layout)?;
+                    write_layout(file, &layout).map_err(|e| match e {
+                        LayoutWrite::NotReplaced(e) | LayoutWrite::NotSynced(e) => e,
+                    })?;
                 }
                 layout
             }
@@ -640,7 +654,7 @@ impl<B: Backend> ShardedStore<B> {
     pub async fn write_batch_proven(&self, ops: &[BatchOp]) -> Result<ShardedBatch> {
         self.write_batch_inner(ops, true)
             .await?
-            .ok_or_else(|| StoreError::Tree("a proven batch gave no proofs".into()))
+            .ok_or_else(|| StoreError::Internal("a proven batch gave no proofs".into()))
     }
 
     async fn write_batch_inner(&self, ops: &[BatchOp], want_proofs: bool) -> Result<Option<ShardedBatch>> {
@@ -689,15 +703,15 @@ impl<B: Backend> ShardedStore<B> {
             let mut pins = Vec::with_capacity(parts.len());
             for ((prefix, (shard, part, _)), result) in parts.iter().zip(&written) {
                 // The last op's proof shows that op's own outcome.
-                let (op, proof) = part
-                    .last()
-                    .zip(result.proofs.last())
-                    .ok_or_else(|| StoreError::Tree("a shard's part of the batch came back without proofs".into()))?;
+                let (op, proof) = part.last().zip(result.proofs.last()).ok_or_else(|| {
+                    StoreError::Internal("a shard's part of the batch came back without proofs".into())
+                })?;
                 let (key, value) = match op {
                     BatchOp::Put { key, value } => (key, Some(shard.store.value_field(value)?)),
                     BatchOp::Delete { key } => (key, None),
                 };
-                let node = Self::sub_root_of(proof, &self.key_field(key)?, value.as_ref(), *prefix)?;
+                let node = Self::sub_root_of(proof, &self.key_field(key)?, value.as_ref(), *prefix)
+                    .map_err(|e| StoreError::Internal(format!("a committed part's sub-root: {e}")))?;
                 self.note(*prefix, shard.generation, result.version, node);
                 pins.push(Pinned {
                     prefix: *prefix,
@@ -709,14 +723,14 @@ impl<B: Backend> ShardedStore<B> {
             let (top, global) = self
                 .top(&pins)
                 .await?
-                .ok_or_else(|| StoreError::Tree("a shard held by this batch was retired".into()))?;
+                .ok_or_else(|| StoreError::Internal("a shard held by this batch was retired".into()))?;
             drop(guards);
             let mut proofs: Vec<Option<Proof>> = vec![None; ops.len()];
             for ((_, (_, _, positions)), result) in parts.iter().zip(&written) {
                 for (at, proof) in positions.iter().zip(&result.proofs) {
                     let extended = top
                         .extend(proof, &fields[*at])
-                        .map_err(|e| StoreError::Tree(e.to_string()))?;
+                        .map_err(|e| StoreError::Internal(format!("extending a committed op's proof: {e}")))?;
                     proofs[*at] = Some(extended);
                 }
             }
@@ -924,22 +938,29 @@ impl<B: Backend> ShardedStore<B> {
                 sub_roots.remove(prefix);
             }
             *shards = next;
+            // Retired versions only grow: a cut is never older than one
+            // adopted before (the cluster checks its sequence).
             self.retired_versions
-                .store(retired_versions, std::sync::atomic::Ordering::SeqCst);
+                .fetch_max(retired_versions, std::sync::atomic::Ordering::SeqCst);
             let above = cut.iter().map(|(_, g)| g + 1).max().unwrap_or(1);
             self.next_generation
                 .fetch_max(above, std::sync::atomic::Ordering::SeqCst);
         }
         drop(guards);
-        for (prefix, shard) in retiring {
+        self.retire(retiring);
+        tracing::info!(?cut, "adopted a new cut");
+        Ok(true)
+    }
+
+    /// Shuts down shards no longer in the cut and frees what they held.
+    fn retire(&self, shards: impl IntoIterator<Item = (Prefix, Shard<B>)>) {
+        for (prefix, shard) in shards {
             let generation = shard.generation;
             shard.store.shutdown();
             if let Some(retire) = &self.retire_shard {
                 retire(prefix, generation);
             }
         }
-        tracing::info!(?cut, "adopted a new cut");
-        Ok(true)
     }
 
     /// The shard prefixes with their generations, in order.
@@ -1054,13 +1075,21 @@ impl<B: Backend> PreparedReshape<'_, B> {
                 .shards
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // The new cut is on disk before anyone writes to it.
+            // The new cut is on disk before anyone writes to it. Once the
+            // new layout replaced the old one, a restart opens the new
+            // shards: from then on only the new cut may take writes.
             if let Some(file) = &sharded.layout_file {
                 let layout = Layout {
                     cut: cut_after,
                     retired_versions: retired,
                 };
-                write_layout(file, &layout)?;
+                match write_layout(file, &layout) {
+                    Ok(()) => {}
+                    Err(LayoutWrite::NotReplaced(error)) => return Err(error),
+                    Err(LayoutWrite::NotSynced(error)) => {
+                        tracing::error!(%error, "the new shard layout is in place but may not be durable yet");
+                    }
+                }
             }
             sharded
                 .retired_versions
@@ -1087,13 +1116,7 @@ impl<B: Backend> PreparedReshape<'_, B> {
         }
         self.committed = true;
         self.guards.clear();
-        for (shard, prefix) in std::mem::take(&mut self.retiring).into_iter().zip(&self.old) {
-            let generation = shard.generation;
-            shard.store.shutdown();
-            if let Some(retire) = &sharded.retire_shard {
-                retire(*prefix, generation);
-            }
-        }
+        sharded.retire(self.old.iter().copied().zip(std::mem::take(&mut self.retiring)));
         tracing::info!(old = ?self.old, ?new, "shards reshaped");
         Ok(())
     }
