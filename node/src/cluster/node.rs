@@ -209,6 +209,10 @@ fn nanos_now() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// The epoch a split or merge writes into a retired shard's root log: no
+/// writer's epoch is above it, so every later commit there is fenced.
+const RETIRED_EPOCH: u64 = u64::MAX;
+
 fn unavailable(prefix: Prefix, why: impl std::fmt::Display) -> Status {
     Status::unavailable(format!("shard {}: {why}; retry", shard_label(prefix)))
 }
@@ -411,8 +415,18 @@ impl ClusterNode {
                 return Err(error.into());
             }
         };
-        // Published: the new shards are this node's. Claim them before any
-        // write reaches them (their writers wait at the old gates).
+        // Published. The old shards' root logs get the retired epoch, which
+        // fences any writer for good (a node on a stale cut included), and
+        // no lease is ever taken on such a store.
+        for prefix in &old {
+            if let Some(store) = self.store_of(*prefix)
+                && let Err(error) = store.claim(RETIRED_EPOCH).await
+            {
+                tracing::warn!(shard = shard_label(*prefix), %error, "could not fence a retired shard (its lease is retired)");
+            }
+        }
+        // The new shards are this node's. Claim them before any write
+        // reaches them (their writers wait at the old gates).
         for (prefix, store) in prepared.fresh() {
             match store.claim(epochs[prefix]).await {
                 Ok(_) => self.own(*prefix, epochs[prefix], started, ttl),
@@ -665,6 +679,9 @@ impl ClusterNode {
                         continue;
                     }
                     let floor = store.head_epoch();
+                    if floor == RETIRED_EPOCH {
+                        continue; // split or merged away; the next round adopts
+                    }
                     let (registry, p, me_now) = (self.registry.clone(), *prefix, self.me(now_ms));
                     let current = held.clone();
                     let acquired =
