@@ -228,6 +228,19 @@ async fn a_sharded_node_splits_hot_shards_while_serving_and_keeps_the_unsharded_
         Some(cut.shards.len())
     );
 
+    // A verified export reads every shard's rows and checks them against
+    // the global root.
+    let export = std::process::Command::new(common::CLI)
+        .args(["--server", node.url.as_str(), "export", "--verify"])
+        .output()
+        .unwrap();
+    let note = String::from_utf8_lossy(&export.stderr);
+    assert!(export.status.success(), "{note}");
+    assert!(
+        note.contains(&format!("verified: the {} exported entries", acknowledged.len())),
+        "{note}"
+    );
+
     // A restart without --shards opens the cut it left: same root, and the
     // version goes on from where it was.
     let (root, version) = global_root(&node).await;

@@ -339,6 +339,10 @@ pub async fn export(
         TransferFormat::Jsonl => Sink::Jsonl(out),
     };
     let mut count = 0u64;
+    // A verified export reads every page at the version it checks; a
+    // sharded node has no single history to pin, so there it reads the
+    // latest rows and the root they give must be the one read before.
+    let mut pinned = before.is_some();
     // Pages until an empty one: a server may cap a page below the limit.
     loop {
         let request = v1::ScanRequest {
@@ -346,16 +350,21 @@ pub async fn export(
             start: start.clone(),
             end: end.clone(),
             limit: args.page,
-            // A verified export reads every page at the version it checks.
-            at_version: before.as_ref().map(|params| params.version),
+            at_version: before.as_ref().filter(|_| pinned).map(|params| params.version),
         };
-        let mut stream = client
-            .api()
-            .await?
-            .scan(request)
-            .await
-            .map_err(|s| CliError::rpc("Scan", &s))?
-            .into_inner();
+        let answer = client.api().await?.scan(request.clone()).await;
+        let answer = match answer {
+            Err(status) if pinned && count == 0 && status.code() == tonic::Code::FailedPrecondition => {
+                pinned = false;
+                let latest = v1::ScanRequest {
+                    at_version: None,
+                    ..request
+                };
+                client.api().await?.scan(latest).await
+            }
+            answer => answer,
+        };
+        let mut stream = answer.map_err(|s| CliError::rpc("Scan", &s))?.into_inner();
         let mut last_key = None;
         while let Some(row) = stream.message().await.map_err(|s| CliError::rpc("Scan", &s))? {
             let key = encoding.encode("key", &row.key)?;
@@ -387,8 +396,14 @@ pub async fn export(
         tree.apply(&ops)
             .map_err(|e| CliError::verification(format!("the exported entries do not form a tree: {e}")))?;
         if tree.root() != before.root {
+            let unpinned = if pinned {
+                ""
+            } else {
+                " (a sharded node's export reads the latest rows: a write during the export also gives this; \
+                 export again while writes pause)"
+            };
             return Err(CliError::verification(format!(
-                "the {count} exported entries give root {}, the server's root at version {} is {}",
+                "the {count} exported entries give root {}, the server's root at version {} is {}{unpinned}",
                 root_hex(&tree.root()),
                 before.version,
                 root_hex(&before.root)
