@@ -45,7 +45,7 @@ use rustorium_proto::fr_to_bytes;
 use rustorium_proto::v1;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use tonic::{Request, Status};
 
 /// Why a cluster node could not start.
@@ -201,12 +201,6 @@ fn member_at(config: &ClusterConfig, now_ms: u64) -> Member {
         region: config.region.clone(),
         expires_ms: now_ms + config.lease_ttl.as_millis() as u64,
     }
-}
-
-fn nanos_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// The epoch a split or merge writes into a retired shard's root log: no
@@ -927,7 +921,7 @@ impl ClusterNode {
         Ok(v1::PutBatchResponse {
             root: fr_to_bytes(&root),
             version,
-            timestamp_unix_nanos: nanos_now(),
+            timestamp_unix_nanos: crate::store::unix_nanos(SystemTime::now()),
             proofs: Vec::new(),
         })
     }

@@ -4,21 +4,16 @@
 //! `GlobalRoot::version`).
 
 use crate::store::sharded::ShardedProof;
+use crate::store::unix_nanos;
 use rustorium_proto::v1;
 use rustorium_proto::{fr_to_bytes, proof_to_proto};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
+use std::time::SystemTime;
 
 pub fn put(written: &ShardedProof, want_proof: bool, max_levels: u16) -> v1::PutResponse {
     v1::PutResponse {
         root: fr_to_bytes(&written.root),
         version: written.version,
-        timestamp_unix_nanos: now_nanos(),
+        timestamp_unix_nanos: unix_nanos(SystemTime::now()),
         proof: want_proof.then(|| proof_to_proto(&written.proof, max_levels)),
     }
 }
@@ -29,7 +24,7 @@ pub fn delete(deleted: &ShardedProof, existed: bool, max_levels: u16) -> v1::Del
         root: fr_to_bytes(&deleted.root),
         version: deleted.version,
         proof: Some(proof_to_proto(&deleted.proof, max_levels)),
-        timestamp_unix_nanos: now_nanos(),
+        timestamp_unix_nanos: unix_nanos(SystemTime::now()),
         existed,
     }
 }

@@ -7,13 +7,13 @@ use super::auth::{Access, Auth};
 use super::engine::Engine;
 use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
 use crate::store::sharded::shard_label;
-use crate::store::{BatchOp, KeyMode, RootRecord, Store, SyncMode};
+use crate::store::{BatchOp, KeyMode, RootRecord, Store, SyncMode, unix_nanos};
 use rustorium_core::tree::PageId;
 use rustorium_proto::v1;
 use rustorium_proto::v1::store_server::Store as StoreRpc;
 use rustorium_proto::{fr_to_bytes, proof_to_proto};
 use std::pin::Pin;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -135,10 +135,6 @@ impl StoreService {
     }
 }
 
-fn nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
 fn key_mode(mode: KeyMode) -> i32 {
     match mode {
         KeyMode::Bytes => v1::KeyMode::Bytes as i32,
@@ -182,7 +178,7 @@ impl StoreRpc for StoreService {
         Ok(Response::new(v1::PutResponse {
             root: fr_to_bytes(&written.root),
             version: written.version,
-            timestamp_unix_nanos: nanos(written.timestamp),
+            timestamp_unix_nanos: unix_nanos(written.timestamp),
             proof: request.want_proof.then(|| self.proof(&written.proof)),
         }))
     }
@@ -219,7 +215,7 @@ impl StoreRpc for StoreService {
             return Ok(Response::new(v1::PutBatchResponse {
                 root: fr_to_bytes(&root),
                 version,
-                timestamp_unix_nanos: nanos(SystemTime::now()),
+                timestamp_unix_nanos: unix_nanos(SystemTime::now()),
                 proofs: proofs.iter().map(|p| self.proof(p)).collect(),
             }));
         }
@@ -228,7 +224,7 @@ impl StoreRpc for StoreService {
         Ok(Response::new(v1::PutBatchResponse {
             root: fr_to_bytes(&result.root),
             version: result.version,
-            timestamp_unix_nanos: nanos(result.timestamp),
+            timestamp_unix_nanos: unix_nanos(result.timestamp),
             proofs: result.proofs.iter().map(|p| self.proof(p)).collect(),
         }))
     }
@@ -248,7 +244,7 @@ impl StoreRpc for StoreService {
                 proof: Some(self.proof(&read.proof)),
                 root: fr_to_bytes(&read.root),
                 version: read.version,
-                timestamp_unix_nanos: nanos(SystemTime::now()),
+                timestamp_unix_nanos: unix_nanos(SystemTime::now()),
             }));
         }
         let read = self.store()?.read_proven(&request.key, request.at_version).await?;
@@ -258,7 +254,7 @@ impl StoreRpc for StoreService {
             proof: Some(self.proof(&read.proof)),
             root: fr_to_bytes(&read.root),
             version: read.version,
-            timestamp_unix_nanos: nanos(read.timestamp),
+            timestamp_unix_nanos: unix_nanos(read.timestamp),
         }))
     }
 
@@ -281,7 +277,7 @@ impl StoreRpc for StoreService {
             root: fr_to_bytes(&deleted.root),
             version: deleted.version,
             proof: Some(self.proof(&deleted.proof)),
-            timestamp_unix_nanos: nanos(deleted.timestamp),
+            timestamp_unix_nanos: unix_nanos(deleted.timestamp),
             existed: deleted.existed,
         }))
     }
@@ -300,7 +296,7 @@ impl StoreRpc for StoreService {
         Ok(Response::new(v1::GetRootResponse {
             root: fr_to_bytes(&root),
             version,
-            timestamp_unix_nanos: nanos(timestamp),
+            timestamp_unix_nanos: unix_nanos(timestamp),
             max_levels: u32::from(self.engine.max_levels()),
             key_mode: key_mode(self.engine.config().key_mode),
         }))
@@ -319,7 +315,7 @@ impl StoreRpc for StoreService {
             value: read.value.unwrap_or_default(),
             root: fr_to_bytes(&read.root),
             version: read.version,
-            timestamp_unix_nanos: nanos(read.timestamp),
+            timestamp_unix_nanos: unix_nanos(read.timestamp),
         }))
     }
 
@@ -758,7 +754,7 @@ fn watch_global_roots(engine: Engine, stopping: tokio::sync::watch::Receiver<boo
                     let event = v1::RootEvent {
                         version,
                         root: fr_to_bytes(&root),
-                        timestamp_unix_nanos: nanos(SystemTime::now()),
+                        timestamp_unix_nanos: unix_nanos(SystemTime::now()),
                         op_count: 0,
                     };
                     if tx.send(Ok(event)).await.is_err() {

@@ -23,7 +23,7 @@ use rustorium_core::tree::{Lookup, Op, SparseMerkleTree};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 
 /// Times a commit is re-applied after losing to another writer (or after a
@@ -530,10 +530,6 @@ fn answer<B: Backend>(shared: &Shared<B>, batch: Vec<Pending>, outcome: Result<C
     }
 }
 
-fn now_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// Applies `batch` to the head, or on top of `base` (a batch prepared on the
 /// head and perhaps still being written), and encodes the rows to write.
 fn prepare<B: Backend>(shared: &Shared<B>, batch: &[Pending], base: Option<&Prepared>) -> Result<Prepared> {
@@ -663,7 +659,7 @@ fn prepare<B: Backend>(shared: &Shared<B>, batch: &[Pending], base: Option<&Prep
     let record = RootRecord {
         version,
         root: update.root,
-        timestamp_nanos: now_nanos(timestamp),
+        timestamp_nanos: super::unix_nanos(timestamp),
         op_count: latest.len() as u32,
         keys,
         epoch,

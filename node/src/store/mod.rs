@@ -223,6 +223,12 @@ fn time_of(nanos: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(nanos)
 }
 
+/// Nanoseconds since the Unix epoch, as root records and answers carry
+/// time (0 for a clock set before 1970).
+pub fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// An open store. Cheap to clone; all clones share one committer.
 pub struct Store<B: Backend = AnyBackend> {
     shared: Arc<Shared<B>>,
@@ -862,9 +868,7 @@ fn initialize<B: Backend>(backend: &B, config: &StorageConfig, codec: &RecordCod
             if let Some(check) = codec.key_check()? {
                 batch.put(Table::Meta, b"key_check".to_vec(), check);
             }
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
+            let now = unix_nanos(SystemTime::now());
             let record = RootRecord {
                 version: 0,
                 root: tree.root_node(),
