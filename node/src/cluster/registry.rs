@@ -103,6 +103,28 @@ impl Lease {
     pub fn live(&self, now_ms: u64) -> bool {
         !self.retired && !self.owner.is_empty() && self.expires_ms > now_ms
     }
+
+    /// A lease `me` holds under `epoch` for one `ttl` from `now_ms`.
+    fn held(me: &Member, epoch: u64, now_ms: u64, ttl: Duration, load: ShardLoad) -> Self {
+        Self {
+            owner: me.id.clone(),
+            addr: me.addr.clone(),
+            epoch,
+            expires_ms: now_ms + ttl.as_millis() as u64,
+            load,
+            retired: false,
+        }
+    }
+
+    /// This lease given up at `now_ms` (same epoch and load): nobody owns it.
+    fn released(self, now_ms: u64) -> Self {
+        Self {
+            owner: String::new(),
+            addr: String::new(),
+            expires_ms: now_ms,
+            ..self
+        }
+    }
 }
 
 /// Why a registry call failed.
@@ -291,11 +313,8 @@ impl Registry {
                     return None;
                 }
                 let tombstone = Lease {
-                    owner: String::new(),
-                    addr: String::new(),
                     retired: true,
-                    expires_ms: now_ms,
-                    ..lease
+                    ..lease.released(now_ms)
                 };
                 writes.push((lease_key(*prefix), Some(encode(&tombstone))));
             }
@@ -305,14 +324,7 @@ impl Registry {
                     .as_deref()
                     .and_then(|bytes| serde_json::from_slice::<Lease>(bytes).ok())
                     .map_or(0, |l| l.epoch);
-                let lease = Lease {
-                    owner: me.id.clone(),
-                    addr: me.addr.clone(),
-                    epoch: before.saturating_add(1),
-                    expires_ms: now_ms + ttl.as_millis() as u64,
-                    load: ShardLoad::default(),
-                    retired: false,
-                };
+                let lease = Lease::held(me, before.saturating_add(1), now_ms, ttl, ShardLoad::default());
                 taken.insert(*prefix, lease.epoch);
                 writes.push((lease_key(*prefix), Some(encode(&lease))));
             }
@@ -368,16 +380,11 @@ impl Registry {
         if current.is_some_and(|c| c.lease.retired) {
             return Ok(None);
         }
-        let lease = Lease {
-            owner: me.id.clone(),
-            addr: me.addr.clone(),
-            // Above the lease's epoch and the shard's root log's, so a new
-            // owner always fences the old one, even if the records were lost.
-            epoch: current.map_or(0, |c| c.lease.epoch).max(epoch_floor).saturating_add(1),
-            expires_ms: now_ms + ttl.as_millis() as u64,
-            load: current.map(|c| c.lease.load.clone()).unwrap_or_default(),
-            retired: false,
-        };
+        // Above the lease's epoch and the shard's root log's, so a new
+        // owner always fences the old one, even if the records were lost.
+        let epoch = current.map_or(0, |c| c.lease.epoch).max(epoch_floor).saturating_add(1);
+        let load = current.map(|c| c.lease.load.clone()).unwrap_or_default();
+        let lease = Lease::held(me, epoch, now_ms, ttl, load);
         Ok(self.swap_lease(prefix, current, &lease)?.then_some(lease))
     }
 
@@ -403,12 +410,6 @@ impl Registry {
     /// Its expiry becomes the release time: only placement's choice takes it
     /// for the next two TTLs (after that, anyone).
     pub fn release(&self, prefix: Prefix, current: &HeldLease, now_ms: u64) -> Result<bool, RegistryError> {
-        let lease = Lease {
-            owner: String::new(),
-            addr: String::new(),
-            expires_ms: now_ms,
-            ..current.lease.clone()
-        };
-        self.swap_lease(prefix, Some(current), &lease)
+        self.swap_lease(prefix, Some(current), &current.lease.clone().released(now_ms))
     }
 }
