@@ -627,12 +627,7 @@ impl ClusterNode {
                         .sample();
                     figures.push(ShardFigures {
                         prefix: *prefix,
-                        keys: self
-                            .sharded
-                            .shards()
-                            .iter()
-                            .find(|(p, _)| p == prefix)
-                            .map_or(0, |(_, s)| s.keys()),
+                        keys: self.store_of(*prefix).map_or(0, |s| s.keys()),
                         rate: Some(load.write_rate),
                     });
                     let (registry, p, h) = (self.registry.clone(), *prefix, held.clone());
