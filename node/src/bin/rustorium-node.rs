@@ -402,12 +402,9 @@ fn open_store(storage: &StorageConfig) -> anyhow::Result<Store> {
 fn open_sharded(config: &NodeConfig) -> anyhow::Result<ShardedNode> {
     let storage = &config.storage;
     let had_layout = storage.path.join(LAYOUT_FILE).exists();
-    if config.replication.factor > 1 {
-        anyhow::bail!(
-            "{} holds a sharded store: replication.factor > 1 needs an unsharded one (replicas follow one root log)",
-            storage.path.display()
-        );
-    }
+    config
+        .check_sharded()
+        .map_err(|e| anyhow::anyhow!("{} holds a sharded store: {e}", storage.path.display()))?;
     if !had_layout
         && storage
             .path

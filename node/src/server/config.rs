@@ -190,6 +190,27 @@ impl NodeConfig {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
+    /// Settings a node serving a sharded store cannot have: checked for
+    /// `[sharding]`, and again when the data directory turns out to hold a
+    /// sharded store (its `shards.layout` decides, whatever the config says).
+    pub fn check_sharded(&self) -> Result<(), String> {
+        if self.cluster.is_some() {
+            return Err("[sharding] is for a single node; a cluster cuts its tree by cluster.shard_count".into());
+        }
+        if self.replica.is_some() {
+            return Err("[sharding] and [replica] do not go together: a replica mirrors one unsharded store".into());
+        }
+        if self.storage.backend != crate::store::BackendKind::Redb {
+            return Err(
+                "[sharding] needs storage.backend = \"redb\"; with TiKV, run a [cluster] (cluster.shard_count)".into(),
+            );
+        }
+        if self.replication.factor > 1 {
+            return Err("replication.factor > 1 needs an unsharded store (replicas follow one root log)".into());
+        }
+        Ok(())
+    }
+
     /// Settings that cannot go together.
     pub fn check(&self) -> Result<(), String> {
         if self.cluster.is_some() && self.replica.is_some() {
@@ -223,23 +244,7 @@ impl NodeConfig {
             return Err("sharding.check_interval_ms must be at least 1".into());
         }
         if self.sharding.enabled() {
-            if self.cluster.is_some() {
-                return Err("[sharding] is for a single node; a cluster cuts its tree by cluster.shard_count".into());
-            }
-            if self.replica.is_some() {
-                return Err(
-                    "[sharding] and [replica] do not go together: a replica mirrors one unsharded store".into(),
-                );
-            }
-            if self.storage.backend != crate::store::BackendKind::Redb {
-                return Err(
-                    "[sharding] needs storage.backend = \"redb\"; with TiKV, run a [cluster] (cluster.shard_count)"
-                        .into(),
-                );
-            }
-            if self.replication.factor > 1 {
-                return Err("replication.factor > 1 needs an unsharded store (replicas follow one root log)".into());
-            }
+            self.check_sharded()?;
         }
         if let Some(replica) = &self.replica
             && !(replica.follow.starts_with("http://") || replica.follow.starts_with("https://"))
