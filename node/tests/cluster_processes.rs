@@ -9,9 +9,8 @@
 
 mod common;
 
-use common::{Node, get_latest, http_get, scan_all, try_put, verify_bytes};
+use common::{Node, get_latest, http_get, scan_all, try_put, unsharded_root, verify_bytes};
 use rustorium_core::bytes::bytes_to_field;
-use rustorium_core::tree::{MemoryTree, Op};
 use rustorium_proto::v1;
 use rustorium_tikv_test_server::{ClusterOptions, TestCluster};
 use std::collections::BTreeMap;
@@ -62,6 +61,20 @@ async fn settled(node: &Node, owners: &[&str]) -> v1::ClusterStatus {
             return status;
         }
         assert!(Instant::now() < deadline, "shards did not settle on {owners:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `node` sees every one of `owners` as a member and each shard
+/// owned where placement prefers it.
+async fn placed_as_preferred(node: &Node, owners: &[&str]) -> v1::ClusterStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = settled(node, owners).await;
+        if status.members.len() == owners.len() && status.shards.iter().all(|s| s.owner == s.preferred) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "placement never settled: {status:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -207,15 +220,7 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
         }
     }
     // The global root is exactly the unsharded tree of those writes.
-    let mut tree = MemoryTree::new(160).unwrap();
-    let ops: Vec<Op> = acknowledged
-        .iter()
-        .map(|(k, v)| Op {
-            key: bytes_to_field(k),
-            value: Some(bytes_to_field(v)),
-        })
-        .collect();
-    tree.apply(&ops).unwrap();
+    let unsharded = unsharded_root(&acknowledged);
     for node in &survivors {
         let root = node
             .client()
@@ -224,7 +229,7 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(rustorium_proto::fr_from_bytes(&root.root).unwrap(), tree.root());
+        assert_eq!(rustorium_proto::fr_from_bytes(&root.root).unwrap(), unsharded);
     }
 
     // WatchRoots streams the global root as it changes.
@@ -236,7 +241,7 @@ async fn killing_a_shard_owner_moves_its_shards_and_loses_no_acknowledged_write(
         .unwrap()
         .into_inner();
     let first = watch.message().await.unwrap().unwrap();
-    assert_eq!(rustorium_proto::fr_from_bytes(&first.root).unwrap(), tree.root());
+    assert_eq!(rustorium_proto::fr_from_bytes(&first.root).unwrap(), unsharded);
     let mut client = survivors[0].client().await;
     let put = try_put(&mut client, b"watched", b"w").await.unwrap();
     let next = watch.message().await.unwrap().unwrap();
@@ -271,15 +276,7 @@ async fn geographic_placement_moves_shards_to_the_region_their_writes_come_from(
     let eu = start_node_with(eu_dir.path(), &pd, "eu-1", "eu", &geo);
     let us = start_node_with(us_dir.path(), &pd, "us-1", "us", &geo);
     // us-1 joined second: hashing hands it its share within a few rounds.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let start = loop {
-        let status = settled(&eu, &["eu-1", "us-1"]).await;
-        if status.members.len() == 2 && status.shards.iter().all(|s| s.owner == s.preferred) {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "placement never settled: {status:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let start = placed_as_preferred(&eu, &["eu-1", "us-1"]).await;
     assert!(
         start.shards.iter().any(|s| s.owner == "us-1"),
         "with no writes yet, hashing gives us-1 some shards: {start:?}"
@@ -348,15 +345,7 @@ async fn load_based_placement_moves_a_hot_shard_off_the_busiest_node() {
     let load = ["--placement", "loadbased", "--min-ownership-ms", "1000"];
     let a = start_node_with(a_dir.path(), &pd, "a", "local", &load);
     let b = start_node_with(b_dir.path(), &pd, "b", "local", &load);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let start = loop {
-        let status = settled(&a, &["a", "b"]).await;
-        if status.members.len() == 2 && status.shards.iter().all(|s| s.owner == s.preferred) {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "placement never settled: {status:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let start = placed_as_preferred(&a, &["a", "b"]).await;
     // The node with two or more shards gets all the writes, spread over
     // its shards: it is above the mean, and moving one shard lowers it.
     let busy = ["a", "b"]
@@ -456,7 +445,7 @@ async fn shards_split_across_the_cluster_while_serving_and_every_node_adopts_the
     };
     assert_eq!(
         root_before,
-        rustorium_proto::fr_to_bytes(&MemoryTree::new(160).unwrap().root())
+        rustorium_proto::fr_to_bytes(&unsharded_root(&BTreeMap::new()))
     );
 
     // 300 keys through both nodes: every starting shard passes 50 keys and
@@ -493,16 +482,8 @@ async fn shards_split_across_the_cluster_while_serving_and_every_node_adopts_the
 
     // Each node's global root is exactly the unsharded tree's; every key
     // reads back with a proof on both nodes.
-    let mut tree = MemoryTree::new(160).unwrap();
-    let ops: Vec<Op> = acknowledged
-        .iter()
-        .map(|(k, v)| Op {
-            key: bytes_to_field(k),
-            value: Some(bytes_to_field(v)),
-        })
-        .collect();
-    tree.apply(&ops).unwrap();
-    let expected = rustorium_proto::fr_to_bytes(&tree.root());
+    let unsharded = unsharded_root(&acknowledged);
+    let expected = rustorium_proto::fr_to_bytes(&unsharded);
     for node in [&a, &b] {
         let mut client = node.client().await;
         let root = client
@@ -565,22 +546,14 @@ async fn an_owner_merges_its_cold_sibling_shards_and_a_joining_node_adopts_the_c
         joined.shards.iter().map(|s| s.shard.as_str()).collect::<Vec<_>>(),
         ["0-0"]
     );
-    let mut tree = MemoryTree::new(160).unwrap();
-    let ops: Vec<Op> = acknowledged
-        .iter()
-        .map(|(k, v)| Op {
-            key: bytes_to_field(k),
-            value: Some(bytes_to_field(v)),
-        })
-        .collect();
-    tree.apply(&ops).unwrap();
+    let unsharded = unsharded_root(&acknowledged);
     let mut client = b.client().await;
     let root = client
         .get_root(v1::GetRootRequest::default())
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(root.root, rustorium_proto::fr_to_bytes(&tree.root()));
+    assert_eq!(root.root, rustorium_proto::fr_to_bytes(&unsharded));
     for (key, value) in &acknowledged {
         let read = get_latest(&mut client, key).await;
         verify_bytes(read.proof.as_ref(), &read.root, key, Some(value), 160).expect("read proof");

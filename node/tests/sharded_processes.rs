@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{Node, get_latest, http_get, scan_all, verify_bytes};
+use common::{Node, get_latest, http_get, scan_all, unsharded_root, verify_bytes};
 use rustorium_core::bytes::bytes_to_field;
-use rustorium_core::tree::{MemoryTree, Op};
 use rustorium_proto::v1;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -15,22 +14,6 @@ use std::time::{Duration, Instant};
 const MAX_LEVELS: u16 = 160;
 /// The split threshold the node runs with: a shard above it splits.
 const SPLIT_ABOVE_KEYS: u64 = 120;
-
-/// The root of the unsharded tree holding exactly `entries`.
-fn unsharded_root(entries: &BTreeMap<Vec<u8>, Vec<u8>>) -> rustorium_core::Fr {
-    let mut tree = MemoryTree::new(MAX_LEVELS).unwrap();
-    let ops: Vec<Op> = entries
-        .iter()
-        .map(|(k, v)| Op {
-            key: bytes_to_field(k),
-            value: Some(bytes_to_field(v)),
-        })
-        .collect();
-    if !ops.is_empty() {
-        tree.apply(&ops).unwrap();
-    }
-    tree.root()
-}
 
 async fn sharding(node: &Node) -> v1::ShardingStatus {
     let mut client = node.client().await;

@@ -6,9 +6,11 @@
 use rustorium_core::Fr;
 use rustorium_core::bytes::bytes_to_field;
 use rustorium_core::proof::{Proof, VerifyError};
+use rustorium_core::tree::{MemoryTree, Op};
 use rustorium_proto::fr_from_bytes;
 use rustorium_proto::v1;
 use rustorium_proto::v1::store_client::StoreClient;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -230,4 +232,21 @@ pub async fn http_get(node: &Node, path: &str) -> String {
     text.split_once("\r\n\r\n")
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default()
+}
+
+/// The root of the unsharded bytes-mode tree (160 levels) holding exactly
+/// `entries`: what a sharded store or cluster must report.
+pub fn unsharded_root(entries: &BTreeMap<Vec<u8>, Vec<u8>>) -> rustorium_core::Fr {
+    let mut tree = MemoryTree::new(160).unwrap();
+    let ops: Vec<Op> = entries
+        .iter()
+        .map(|(k, v)| Op {
+            key: bytes_to_field(k),
+            value: Some(bytes_to_field(v)),
+        })
+        .collect();
+    if !ops.is_empty() {
+        tree.apply(&ops).unwrap();
+    }
+    tree.root()
 }
