@@ -6,38 +6,29 @@
 // Screenshot: web-demo/test-artifacts/cluster.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
-const artifacts = path.join(root, 'web-demo/test-artifacts');
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
-const nodeBin = process.env.RUSTORIUM_NODE_BIN ?? path.join(targetDir, 'debug/rustorium-node');
-const tikvBin = path.join(targetDir, 'debug/tikv-test-server');
+import {
+  artifacts,
+  dashboardDir,
+  launchBrowser,
+  nodeBin,
+  openDashboard,
+  putThroughUi,
+  startProcess,
+  tikvBin,
+} from './support.mjs';
 
 const children = [];
 let browser;
 const scratch = mkdtempSync(path.join(tmpdir(), 'rustorium-cluster-dashboard-'));
 
-/** Spawns `bin` and resolves with the first stdout match of `pattern`. */
+/** Spawns `bin` (stopped after the tests) and resolves with the first stdout match of `pattern`. */
 function start(bin, args, pattern, stdin = 'ignore') {
-  const child = spawn(bin, args, { stdio: [stdin, 'pipe', 'inherit'] });
+  const { child, found } = startProcess(bin, args, pattern, stdin);
   children.push(child);
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    child.stdout.on('data', (chunk) => {
-      buffer += chunk;
-      const match = buffer.match(pattern);
-      if (match) resolve(match[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`${path.basename(bin)} exited early with ${code}`)));
-    setTimeout(() => reject(new Error(`${path.basename(bin)} did not start in 30 s`)), 30_000).unref();
-  });
+  return found;
 }
 
 function clusterNode(pd, id, region) {
@@ -45,7 +36,7 @@ function clusterNode(pd, id, region) {
     nodeBin,
     ['serve', '--listen', '127.0.0.1:0', '--data', path.join(scratch, id), '--backend', 'tikv', '--pd-endpoints', pd,
       '--cluster-node-id', id, '--cluster-region', region, '--shard-count', '4', '--lease-ttl-ms', '1500', '--min-ownership-ms', '1000',
-      '--dashboard-dir', path.join(root, 'web-demo/dist')],
+      '--dashboard-dir', dashboardDir],
     /listening on (http:\/\/[0-9.:]+)/,
   );
 }
@@ -58,11 +49,7 @@ before(async () => {
   // Its stdin is a pipe we hold: the test server serves until it closes.
   const pd = await start(tikvBin, [], /pd (\S+)/, 'pipe');
   urls = [await clusterNode(pd, 'node-a', 'eu'), await clusterNode(pd, 'node-b', 'us')];
-  browser = await chromium.launchPersistentContext(path.join(scratch, 'profile'), {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchBrowser(path.join(scratch, 'profile'));
 });
 
 after(async () => {
@@ -73,12 +60,7 @@ after(async () => {
 
 test('placement panel and verified writes on a cluster node', async () => {
   const errors = [];
-  const page = await browser.newPage();
-  await page.setViewportSize({ width: 1280, height: 900 });
-  page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(urls[0] + '/');
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  const page = await openDashboard(browser, urls[0], { width: 1280, height: 900 }, errors);
   assert.equal(await page.textContent('[data-info="role"]'), 'cluster');
 
   // Both nodes joined and every shard has an owner (the panel refreshes;
@@ -100,10 +82,7 @@ test('placement panel and verified writes on a cluster node', async () => {
   // Writes through this node: some keys belong to node-b's shards and are
   // forwarded; every answer is verified here against the global root.
   for (const key of ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot']) {
-    await page.fill('#key', key);
-    await page.fill('#value', `${key}-value`);
-    await page.click('button[data-action="put"]');
-    await page.waitForFunction((k) => document.getElementById('result').textContent.includes(`put ${k} =`), key);
+    await putThroughUi(page, key);
     assert.equal(await page.getAttribute('#badge', 'data-verified'), 'true');
   }
   await page.fill('#key', 'charlie');

@@ -5,18 +5,10 @@
 // Screenshots go to web-demo/test-artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
-const artifacts = path.join(root, 'web-demo/test-artifacts');
-const nodeBin =
-  process.env.RUSTORIUM_NODE_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(root, 'target'), 'debug/rustorium-node');
+import { artifacts, dashboardDir, launchBrowser, nodeBin, openDashboard as open, startProcess } from './support.mjs';
 
 let node;
 let browser;
@@ -26,26 +18,16 @@ const scratch = mkdtempSync(path.join(tmpdir(), 'rustorium-dashboard-'));
 
 before(async () => {
   assert.ok(existsSync(nodeBin), `build the node first: ${nodeBin} is missing`);
-  assert.ok(existsSync(path.join(root, 'web-demo/dist/index.html')), 'build the dashboard first (web-demo/build.sh)');
+  assert.ok(existsSync(path.join(dashboardDir, 'index.html')), 'build the dashboard first (web-demo/build.sh)');
   mkdirSync(artifacts, { recursive: true });
-  node = spawn(nodeBin, ['serve', '--listen', '127.0.0.1:0', '--data', path.join(scratch, 'data'), '--sync-mode', 'none', '--dashboard-dir', path.join(root, 'web-demo/dist')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  baseUrl = await new Promise((resolve, reject) => {
-    let buffer = '';
-    node.stdout.on('data', (chunk) => {
-      buffer += chunk;
-      const match = buffer.match(/listening on (http:\/\/[0-9.:]+)/);
-      if (match) resolve(match[1]);
-    });
-    node.on('exit', (code) => reject(new Error(`node exited early with ${code}`)));
-    setTimeout(() => reject(new Error('node did not start in 30 s')), 30_000).unref();
-  });
-  browser = await chromium.launchPersistentContext(path.join(scratch, 'profile'), {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const started = startProcess(
+    nodeBin,
+    ['serve', '--listen', '127.0.0.1:0', '--data', path.join(scratch, 'data'), '--sync-mode', 'none', '--dashboard-dir', dashboardDir],
+    /listening on (http:\/\/[0-9.:]+)/,
+  );
+  node = started.child;
+  baseUrl = await started.found;
+  browser = await launchBrowser(path.join(scratch, 'profile'));
 });
 
 after(async () => {
@@ -54,16 +36,8 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-async function openDashboard(viewport) {
-  const page = await browser.newPage();
-  await page.setViewportSize(viewport);
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
-  await page.goto(baseUrl + '/');
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
-  return page;
+function openDashboard(viewport) {
+  return open(browser, baseUrl, viewport, consoleErrors);
 }
 
 async function throughput(page) {

@@ -5,18 +5,10 @@
 // Screenshot: web-demo/test-artifacts/sharded.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
-const artifacts = path.join(root, 'web-demo/test-artifacts');
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
-const nodeBin = process.env.RUSTORIUM_NODE_BIN ?? path.join(targetDir, 'debug/rustorium-node');
+import { artifacts, dashboardDir, launchBrowser, nodeBin, openDashboard, putThroughUi, startProcess } from './support.mjs';
 
 let node;
 let browser;
@@ -26,27 +18,15 @@ const scratch = mkdtempSync(path.join(tmpdir(), 'rustorium-sharded-dashboard-'))
 before(async () => {
   assert.ok(existsSync(nodeBin), `build it first: ${nodeBin} is missing`);
   mkdirSync(artifacts, { recursive: true });
-  node = spawn(
+  const started = startProcess(
     nodeBin,
     ['serve', '--listen', '127.0.0.1:0', '--data', path.join(scratch, 'db'), '--shards', '2', '--split-above-keys', '3',
-      '--reshard-interval-ms', '200', '--dashboard-dir', path.join(root, 'web-demo/dist')],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+      '--reshard-interval-ms', '200', '--dashboard-dir', dashboardDir],
+    /listening on (http:\/\/[0-9.:]+)/,
   );
-  url = await new Promise((resolve, reject) => {
-    let buffer = '';
-    node.stdout.on('data', (chunk) => {
-      buffer += chunk;
-      const match = buffer.match(/listening on (http:\/\/[0-9.:]+)/);
-      if (match) resolve(match[1]);
-    });
-    node.on('exit', (code) => reject(new Error(`rustorium-node exited early with ${code}`)));
-    setTimeout(() => reject(new Error('rustorium-node did not start in 30 s')), 30_000).unref();
-  });
-  browser = await chromium.launchPersistentContext(path.join(scratch, 'profile'), {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  node = started.child;
+  url = await started.found;
+  browser = await launchBrowser(path.join(scratch, 'profile'));
 });
 
 after(async () => {
@@ -57,12 +37,7 @@ after(async () => {
 
 test('the cut grows in the placement panel while writes verify', async () => {
   const errors = [];
-  const page = await browser.newPage();
-  await page.setViewportSize({ width: 1280, height: 900 });
-  page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(url + '/');
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  const page = await openDashboard(browser, url, { width: 1280, height: 900 }, errors);
   assert.equal(await page.textContent('[data-info="role"]'), 'sharded');
   assert.equal(await page.$$eval('#placement td[data-col="shard"]', (tds) => tds.length), 2);
   const headers = await page.$$eval('#placement th', (ths) => ths.map((th) => th.textContent));
@@ -70,10 +45,7 @@ test('the cut grows in the placement panel while writes verify', async () => {
 
   const keys = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
   for (const key of keys) {
-    await page.fill('#key', key);
-    await page.fill('#value', `${key}-value`);
-    await page.click('button[data-action="put"]');
-    await page.waitForFunction((k) => document.getElementById('result').textContent.includes(`put ${k} =`), key);
+    await putThroughUi(page, key);
     assert.equal(await page.getAttribute('#badge', 'data-verified'), 'true');
   }
   // 10 keys over shards that split above 3 keys: the cut grows.
