@@ -90,12 +90,17 @@ async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let costs = HashCosts::measure();
     let store = Store::open(StorageConfig {
-        sync_mode: SyncMode::Full,
+        sync_mode: match std::env::var("RUSTORIUM_BENCH_SYNC").as_deref() {
+            Ok("async") => SyncMode::Async,
+            Ok("none") => SyncMode::None,
+            _ => SyncMode::Full,
+        },
         retained_versions: 16,
         // `RUSTORIUM_BENCH_PIPELINED=0` measures without pipelined commits.
         pipelined_commits: std::env::var("RUSTORIUM_BENCH_PIPELINED").map_or(true, |v| v != "0"),
         // `RUSTORIUM_BENCH_MAX_BATCH`: group commits may merge client batches up to this many ops.
         max_batch_ops: env_number("RUSTORIUM_BENCH_MAX_BATCH").unwrap_or(BATCH),
+        cache_pages: env_number("RUSTORIUM_BENCH_CACHE_PAGES").unwrap_or(StorageConfig::default().cache_pages),
         ..StorageConfig::at(&dir)
     })
     .expect("store");

@@ -9,6 +9,7 @@ use rustorium_node::store::verify_db::verify_redb;
 use rustorium_node::store::{StorageConfig, Store};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,47 @@ fn cycles() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20)
+}
+
+/// What one run of the writer acknowledged, each ack with when it was read.
+struct Run {
+    acks: Vec<(String, u64, Instant)>,
+    killed_at: Instant,
+}
+
+/// Runs `crash_writer` on `data` from `first_n` for `run_for`, then SIGKILLs it.
+fn run_killed(data: &Path, first_n: u64, extra: &[&str], run_for: Duration) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
+        .arg(data)
+        .arg(first_n.to_string())
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some((what, n)) = line.split_once(' ')
+                && let Ok(n) = n.parse::<u64>()
+            {
+                let _ = tx.send((what.to_owned(), n, Instant::now()));
+            }
+        }
+    });
+    let started = Instant::now();
+    while started.elapsed() < run_for {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed_at = Instant::now();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    reader.join().unwrap();
+    Run {
+        acks: rx.try_iter().collect(),
+        killed_at,
+    }
 }
 
 #[test]
@@ -34,33 +76,8 @@ fn acknowledged_writes_survive_sigkill() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let run_for = Duration::from_millis(150 + seed % 400);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
-            .arg(&data)
-            .arg(next_n.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some((what, n)) = line.split_once(' ')
-                    && let Ok(n) = n.parse::<u64>()
-                {
-                    let _ = tx.send((what.to_owned(), n));
-                }
-            }
-        });
-        let started = Instant::now();
-        while started.elapsed() < run_for {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        reader.join().unwrap();
-        let acks: Vec<(String, u64)> = rx.try_iter().collect();
-        for (what, n) in &acks {
+        let acks = run_killed(&data, next_n, &[], run_for).acks;
+        for (what, n, _) in &acks {
             match what.as_str() {
                 "put" => {
                     puts.entry(*n).or_insert(false);
@@ -74,7 +91,7 @@ fn acknowledged_writes_survive_sigkill() {
             }
         }
         // Ops in flight were never acknowledged; the next run starts past them.
-        next_n = acks.iter().map(|(_, n)| *n).max().unwrap_or(next_n) + 1000;
+        next_n = acks.iter().map(|(_, n, _)| *n).max().unwrap_or(next_n) + 1000;
 
         let config = StorageConfig::at(&data);
         let report = verify_redb(&config).unwrap();
@@ -126,4 +143,45 @@ fn acknowledged_writes_survive_sigkill() {
         );
     }
     assert!(!batches.is_empty(), "some batches were acknowledged");
+}
+
+/// SyncMode Async: a write may be lost in a crash only while it is younger
+/// than the flush interval plus the commit that carries the flush. Writes
+/// acknowledged well before the kill must be there, although the writer never
+/// stops for a separate flush while batches keep coming.
+#[test]
+fn async_writes_older_than_the_flush_window_survive_sigkill() {
+    /// Far above the 100 ms interval plus one small commit, so that a loaded
+    /// machine does not make the check flaky.
+    const MARGIN: Duration = Duration::from_millis(1500);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut next_n = 1u64;
+    let mut checked = 0;
+    for cycle in 0..3u64 {
+        let run = run_killed(&data, next_n, &["async", "100"], Duration::from_millis(2500 + 300 * cycle));
+        let settled: Vec<u64> = run
+            .acks
+            .iter()
+            .filter(|(what, _, at)| what == "put" && *at + MARGIN < run.killed_at)
+            .map(|(_, n, _)| *n)
+            .collect();
+        next_n = run.acks.iter().map(|(_, n, _)| *n).max().unwrap_or(next_n) + 1000;
+        let config = StorageConfig::at(&data);
+        let report = verify_redb(&config).unwrap();
+        assert!(report.ok(), "cycle {cycle}: {report:?}");
+        runtime.block_on(async {
+            let store = Store::open(config).unwrap();
+            for n in &settled {
+                assert!(
+                    store.read(format!("k{n}").as_bytes()).await.unwrap().is_some(),
+                    "cycle {cycle}: k{n}, acknowledged over {MARGIN:?} before the kill, is missing"
+                );
+            }
+            store.shutdown();
+        });
+        checked += settled.len();
+    }
+    assert!(checked > 0, "some writes were acknowledged early enough to check");
 }

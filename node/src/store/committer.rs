@@ -164,6 +164,8 @@ struct Prepared {
 struct WriteJob {
     writes: WriteBatch,
     version: u64,
+    /// Whether the commit is made durable; set by the writer when it is sent.
+    durable: bool,
     /// Stale rows this commit may prune.
     prune_budget: usize,
     /// Whether `max_size` applies (a batch of deletes only is let through).
@@ -175,6 +177,63 @@ struct Written {
     rows: usize,
     bytes: u64,
     pruned: usize,
+    durable: bool,
+}
+
+/// What the backend holds that a crash could still lose.
+struct Durability {
+    mode: SyncMode,
+    flush_interval: Duration,
+    /// A commit since the last durable one was not made durable.
+    dirty: bool,
+    /// When the last durable commit was started.
+    last_sync: Instant,
+}
+
+impl Durability {
+    fn new(mode: SyncMode, flush_interval: Duration) -> Self {
+        Self {
+            mode,
+            flush_interval,
+            dirty: false,
+            last_sync: Instant::now(),
+        }
+    }
+
+    /// Whether the next commit should be durable. Under `Async` the commit
+    /// sent once the flush interval has passed is made durable itself, so a
+    /// steady stream of batches never stops for a separate flush.
+    fn next_durable(&self) -> bool {
+        match self.mode {
+            SyncMode::Full => true,
+            SyncMode::Async => self.flush_due(),
+            SyncMode::None => false,
+        }
+    }
+
+    /// Whether `Async` owes a flush now.
+    fn flush_due(&self) -> bool {
+        self.mode == SyncMode::Async && self.dirty && self.last_sync.elapsed() >= self.flush_interval
+    }
+
+    /// How long an idle committer may wait before it owes a flush.
+    fn idle_wait(&self) -> Duration {
+        match self.mode {
+            SyncMode::Async if self.dirty => self.flush_interval.saturating_sub(self.last_sync.elapsed()),
+            _ => Duration::from_secs(3600),
+        }
+    }
+
+    /// Records a commit that succeeded; `started` is when it was sent.
+    fn committed(&mut self, durable: bool, started: Instant) {
+        if durable {
+            // Everything committed before it is durable now too.
+            self.dirty = false;
+            self.last_sync = started;
+        } else {
+            self.dirty = true;
+        }
+    }
 }
 
 /// Where backend transactions run: on a thread of their own when commits
@@ -184,6 +243,9 @@ struct Writer<'a, B: Backend> {
     thread: Option<(SyncSender<WriteJob>, Receiver<Result<Written>>)>,
     /// The outcome of an inline write, until `wait` takes it.
     inline: Option<Result<Written>>,
+    durability: Durability,
+    /// When the job being written was sent.
+    sent: Instant,
 }
 
 impl<'a, B: Backend> Writer<'a, B> {
@@ -195,6 +257,8 @@ impl<'a, B: Backend> Writer<'a, B> {
             shared,
             thread: None,
             inline: None,
+            durability: Durability::new(shared.config.sync_mode, shared.config.async_flush_interval),
+            sent: Instant::now(),
         };
         if !shared.config.pipelined_commits {
             return writer;
@@ -222,7 +286,9 @@ impl<'a, B: Backend> Writer<'a, B> {
     }
 
     /// Starts writing `job`; `wait` returns the outcome.
-    fn send(&mut self, job: WriteJob) {
+    fn send(&mut self, mut job: WriteJob) {
+        job.durable = self.durability.next_durable();
+        self.sent = Instant::now();
         let job = match &self.thread {
             Some((jobs, _)) => match jobs.send(job) {
                 Ok(()) => return,
@@ -236,19 +302,32 @@ impl<'a, B: Backend> Writer<'a, B> {
     }
 
     fn wait(&mut self) -> Result<Written> {
-        if let Some(outcome) = self.inline.take() {
-            return outcome;
-        }
-        match &self.thread {
-            Some((_, results)) => results.recv().unwrap_or_else(|_| {
+        let outcome = match (self.inline.take(), &self.thread) {
+            (Some(outcome), _) => outcome,
+            (None, Some((_, results))) => results.recv().unwrap_or_else(|_| {
                 self.thread = None;
                 Err(StoreError::Backend(crate::store::backend::BackendError::unknown(
                     "commit",
                     "the writer thread stopped",
                 )))
             }),
-            None => Err(StoreError::Closed),
+            (None, None) => Err(StoreError::Closed),
+        };
+        if let Ok(written) = &outcome {
+            self.durability.committed(written.durable, self.sent);
         }
+        outcome
+    }
+
+    /// Makes every commit so far durable, if one may not be.
+    fn flush(&mut self) -> Result<()> {
+        if !self.durability.dirty {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.shared.backend.commit(WriteBatch::default(), true)?;
+        self.durability.committed(true, started);
+        Ok(())
     }
 
     /// Writes the prepared batch and waits for it.
@@ -279,15 +358,10 @@ pub fn run<B: Backend>(shared: Arc<Shared<B>>, commands: Receiver<Command>) {
 
 fn serve<B: Backend>(shared: &Shared<B>, commands: &Receiver<Command>, writer: &mut Writer<'_, B>) {
     let config = &shared.config;
-    let mut dirty = false;
     let mut backlog = true;
-    let mut last_sync = Instant::now();
     let mut in_flight: Option<InFlight> = None;
     loop {
-        let timeout = match config.sync_mode {
-            SyncMode::Async if dirty => config.async_flush_interval.saturating_sub(last_sync.elapsed()),
-            _ => Duration::from_secs(3600),
-        };
+        let timeout = writer.durability.idle_wait();
         let first = match commands.try_recv() {
             Ok(command) => Some(command),
             Err(TryRecvError::Disconnected) => break,
@@ -303,7 +377,7 @@ fn serve<B: Backend>(shared: &Shared<B>, commands: &Receiver<Command>, writer: &
                 match prune_idle(shared) {
                     Ok(more) => {
                         backlog = more;
-                        dirty |= more;
+                        writer.durability.dirty |= more;
                     }
                     Err(error) => {
                         tracing::warn!(%error, "idle pruning failed");
@@ -359,30 +433,20 @@ fn serve<B: Backend>(shared: &Shared<B>, commands: &Receiver<Command>, writer: &
                 Err(_) => None,
             };
         }
-        if !batch.is_empty() {
+        let wrote = !batch.is_empty();
+        if wrote {
             in_flight = commit_batch(shared, writer, batch, in_flight.take());
             backlog = true;
-            dirty = config.sync_mode != SyncMode::Full;
         }
-        let flush_due =
-            config.sync_mode == SyncMode::Async && dirty && last_sync.elapsed() >= config.async_flush_interval;
+        // A batch just sent carries a flush that was due; an idle committer
+        // flushes on its own.
+        let flush_due = !wrote && writer.durability.flush_due();
         if !syncs.is_empty() || flush_due {
             // A sync covers every acknowledged write: the one being written too.
             if let Some(flight) = in_flight.take() {
                 finish(shared, writer, flight);
             }
-            let result = if dirty {
-                shared
-                    .backend
-                    .commit(WriteBatch::default(), true)
-                    .map_err(StoreError::from)
-            } else {
-                Ok(())
-            };
-            if result.is_ok() {
-                dirty = false;
-                last_sync = Instant::now();
-            }
+            let result = writer.flush();
             for reply in syncs {
                 let _ = reply.send(result.clone());
             }
@@ -392,7 +456,7 @@ fn serve<B: Backend>(shared: &Shared<B>, commands: &Receiver<Command>, writer: &
         finish(shared, writer, flight);
     }
     // Every sender is gone: make everything durable before the thread ends.
-    if dirty && let Err(error) = shared.backend.commit(WriteBatch::default(), true) {
+    if let Err(error) = writer.flush() {
         tracing::error!(%error, "final flush failed");
     }
 }
@@ -689,6 +753,7 @@ fn prepare<B: Backend>(shared: &Shared<B>, batch: &[Pending], base: Option<&Prep
         job: Some(WriteJob {
             writes,
             version,
+            durable: false,
             prune_budget: PRUNE_ROWS_PER_COMMIT.max(2 * latest.len() + pages.len()),
             // A batch of deletes only is always let through: it is how a full
             // store gets its space back once pruning removes the old versions.
@@ -704,6 +769,7 @@ fn write<B: Backend>(shared: &Shared<B>, job: WriteJob) -> Result<Written> {
     let WriteJob {
         mut writes,
         version,
+        durable,
         prune_budget,
         check_size,
     } = job;
@@ -730,14 +796,13 @@ fn write<B: Backend>(shared: &Shared<B>, job: WriteJob) -> Result<Written> {
     }
     let rows = writes.rows();
     let phase_started = Instant::now();
-    shared
-        .backend
-        .commit(writes, shared.config.sync_mode == SyncMode::Full)?;
+    shared.backend.commit(writes, durable)?;
     shared.metrics.phase("backend", phase_started.elapsed());
     Ok(Written {
         rows,
         bytes: adding,
         pruned,
+        durable,
     })
 }
 

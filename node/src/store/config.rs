@@ -10,8 +10,9 @@ pub enum SyncMode {
     /// No fsync until shutdown: a crash loses every write since the last
     /// clean shutdown (or explicit `sync`).
     None,
-    /// Commits are not fsynced; a background flush makes them durable every
-    /// `async_flush_interval`. A crash loses at most that window.
+    /// Commits are not fsynced; every `async_flush_interval` one is (the next
+    /// commit, or a flush when idle). A crash loses at most that window plus
+    /// the commit carrying the flush.
     Async,
     /// Every commit is fsynced before any writer in its batch is answered.
     Full,

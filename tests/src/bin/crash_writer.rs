@@ -5,7 +5,11 @@
 //! writers put batches of `b{n}-0` .. `b{n}-15` = `v{n}` (`batch n`), so
 //! batches queue behind each other and commits pipeline.
 //!
-//! Usage: crash_writer <data dir> <first n>
+//! Usage: crash_writer <data dir> <first n> [async <flush interval ms>]
+//!
+//! With `async`, the store runs SyncMode Async instead: an acknowledged write
+//! is durable once the flush interval (and the commit carrying the flush) has
+//! passed.
 
 use rustorium_node::store::{BatchOp, StorageConfig, Store, SyncMode};
 use std::io::Write;
@@ -20,11 +24,16 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let dir = args.next().expect("data dir");
     let first: u64 = args.next().expect("first n").parse().expect("number");
-    let config = StorageConfig {
+    let mut config = StorageConfig {
         sync_mode: SyncMode::Full,
         retained_versions: 50,
         ..StorageConfig::at(dir)
     };
+    if args.next().as_deref() == Some("async") {
+        let interval: u64 = args.next().expect("flush interval ms").parse().expect("number");
+        config.sync_mode = SyncMode::Async;
+        config.async_flush_interval = std::time::Duration::from_millis(interval);
+    }
     let store = Store::open(config).expect("store opens");
     let next = Arc::new(AtomicU64::new(first));
     let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
