@@ -13,6 +13,7 @@ use super::page::{Page, PageId, slot};
 use super::store::PageStore;
 use super::{Op, SparseMerkleTree, TreeError};
 use crate::field::Fr;
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
@@ -264,7 +265,7 @@ impl SparseMerkleTree {
 }
 
 fn collect_pages(loaded: &LoadedPages, nodes: Vec<(usize, KeyPath, Node)>) -> Vec<(PageId, Option<Page>)> {
-    let mut dirty: BTreeMap<PageId, Page> = BTreeMap::new();
+    let mut dirty: BTreeMap<PageId, Box<Page>> = BTreeMap::new();
     for (depth, path, node) in nodes {
         let id = PageId::containing(depth, &path);
         dirty
@@ -281,7 +282,7 @@ fn collect_pages(loaded: &LoadedPages, nodes: Vec<(usize, KeyPath, Node)>) -> Ve
             } else if before == Some(&page) {
                 None
             } else {
-                Some((id, Some(page)))
+                Some((id, Some(*page)))
             }
         })
         .collect()

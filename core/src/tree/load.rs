@@ -5,13 +5,17 @@ use super::node::{KeyPath, Node};
 use super::page::{Page, PageId, slot};
 use super::store::PageStore;
 use super::{MAX_LEVELS_LIMIT, TreeError};
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 /// Pages read for one operation; an absent page is an all-empty page.
+///
+/// Boxed: a page is about 2 KiB, and a batch loads tens of thousands of
+/// them; the map would otherwise move whole pages as it grows.
 #[derive(Debug, Default)]
 pub(crate) struct LoadedPages {
-    pub(crate) pages: BTreeMap<PageId, Page>,
+    pub(crate) pages: BTreeMap<PageId, Box<Page>>,
 }
 
 impl LoadedPages {
@@ -66,7 +70,7 @@ impl LoadedPages {
                 let page = page.ok_or(TreeError::MissingPage {
                     depth: id.depth() as u16,
                 })?;
-                loaded.pages.insert(id, page);
+                loaded.pages.insert(id, Box::new(page));
             }
             pending = blocked;
         }
