@@ -11,7 +11,11 @@
 //! from the keys it holds (measurements only update existing keys, so the
 //! key count is the build's progress). The build writes batches of 8192 new
 //! keys with SyncMode Full (one fsync per 8192 keys costs little), from 4
-//! concurrent clients, as the measured updates are.
+//! concurrent clients, as the measured updates are. `RUSTORIUM_BENCH_SYNC`
+//! (none, async, full), `RUSTORIUM_BENCH_PIPELINED=0`,
+//! `RUSTORIUM_BENCH_MAX_BATCH`, `RUSTORIUM_BENCH_CACHE_PAGES`,
+//! `RUSTORIUM_BENCH_FLUSH_MS` (Async's flush interval) and
+//! `RUSTORIUM_BENCH_CLIENTS` change the measured store's settings.
 
 mod common;
 
@@ -90,17 +94,20 @@ async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let costs = HashCosts::measure();
     let store = Store::open(StorageConfig {
-        sync_mode: match std::env::var("RUSTORIUM_BENCH_SYNC").as_deref() {
-            Ok("async") => SyncMode::Async,
-            Ok("none") => SyncMode::None,
-            _ => SyncMode::Full,
-        },
+        // `RUSTORIUM_BENCH_SYNC=async|none` measures another sync mode.
+        sync_mode: std::env::var("RUSTORIUM_BENCH_SYNC").map_or(SyncMode::Full, |v| {
+            v.parse().expect("RUSTORIUM_BENCH_SYNC: none, async or full")
+        }),
         retained_versions: 16,
         // `RUSTORIUM_BENCH_PIPELINED=0` measures without pipelined commits.
         pipelined_commits: std::env::var("RUSTORIUM_BENCH_PIPELINED").map_or(true, |v| v != "0"),
         // `RUSTORIUM_BENCH_MAX_BATCH`: group commits may merge client batches up to this many ops.
         max_batch_ops: env_number("RUSTORIUM_BENCH_MAX_BATCH").unwrap_or(BATCH),
         cache_pages: env_number("RUSTORIUM_BENCH_CACHE_PAGES").unwrap_or(StorageConfig::default().cache_pages),
+        async_flush_interval: env_number("RUSTORIUM_BENCH_FLUSH_MS")
+            .map_or(StorageConfig::default().async_flush_interval, |ms| {
+                Duration::from_millis(ms as u64)
+            }),
         ..StorageConfig::at(&dir)
     })
     .expect("store");
@@ -111,9 +118,10 @@ async fn run() {
         costs.leaf * 1e6
     );
     println!(
-        "| keys | build inserts/s since last row | updates/s ({} clients, batches of {BATCH}, Full) | hash-bound limit | store / limit \
+        "| keys | build inserts/s since last row | updates/s ({} clients, batches of {BATCH}, sync {}) | hash-bound limit | store / limit \
          | read with proof p50 / p99 | mean depth | disk bytes per key | page cache hit ratio (cumulative) | commit phases, µs per update |",
-        clients()
+        clients(),
+        store.config().sync_mode.name()
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for size in sizes() {

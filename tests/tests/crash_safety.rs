@@ -160,7 +160,12 @@ fn async_writes_older_than_the_flush_window_survive_sigkill() {
     let mut next_n = 1u64;
     let mut checked = 0;
     for cycle in 0..3u64 {
-        let run = run_killed(&data, next_n, &["async", "100"], Duration::from_millis(2500 + 300 * cycle));
+        let run = run_killed(
+            &data,
+            next_n,
+            &["async", "100"],
+            Duration::from_millis(2500 + 300 * cycle),
+        );
         let settled: Vec<u64> = run
             .acks
             .iter()

@@ -88,7 +88,7 @@ struct ServeArgs {
     #[arg(long, env = "RUSTORIUM_TIKV_KEYSPACE")]
     tikv_keyspace: Option<String>,
     /// none | async | full
-    #[arg(long, env = "RUSTORIUM_SYNC_MODE", value_parser = parse_sync_mode)]
+    #[arg(long, env = "RUSTORIUM_SYNC_MODE", value_parser = str::parse::<SyncMode>)]
     sync_mode: Option<SyncMode>,
     /// bytes | field (fixed when the store is created)
     #[arg(long, env = "RUSTORIUM_KEY_MODE", value_parser = parse_key_mode)]
@@ -188,15 +188,6 @@ fn parse_placement(s: &str) -> Result<PlacementStrategy, String> {
         _ => Err(format!(
             "placement is random, geographic, loadbased or hybrid, not {s:?}"
         )),
-    }
-}
-
-fn parse_sync_mode(s: &str) -> Result<SyncMode, String> {
-    match s {
-        "none" => Ok(SyncMode::None),
-        "async" => Ok(SyncMode::Async),
-        "full" => Ok(SyncMode::Full),
-        _ => Err(format!("sync mode is none, async or full, not {s:?}")),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::engine::Engine;
 use crate::cluster::ShardPlacement;
-use crate::store::{KeyMode, SyncMode};
+use crate::store::KeyMode;
 
 #[derive(Debug, serde::Serialize)]
 pub struct NodeInfo {
@@ -87,11 +87,7 @@ impl NodeInfo {
         };
         Self {
             backend: stores.first().map_or("none", |s| s.backend_name()),
-            sync_mode: match config.sync_mode {
-                SyncMode::None => "none",
-                SyncMode::Async => "async",
-                SyncMode::Full => "full",
-            },
+            sync_mode: config.sync_mode.name(),
             compression: config.compression_enabled,
             encryption: config.encryption_enabled,
             shards: stores.len() as u32,

@@ -7,7 +7,7 @@ use super::auth::{Access, Auth};
 use super::engine::Engine;
 use crate::store::diff::{MAX_ENTRIES_PER_CALL, MAX_PAGES_PER_CALL};
 use crate::store::sharded::shard_label;
-use crate::store::{BatchOp, KeyMode, RootRecord, Store, SyncMode, unix_nanos};
+use crate::store::{BatchOp, KeyMode, RootRecord, Store, unix_nanos};
 use rustorium_core::tree::PageId;
 use rustorium_proto::v1;
 use rustorium_proto::v1::store_server::Store as StoreRpc;
@@ -476,12 +476,7 @@ impl StoreRpc for StoreService {
             oldest_retained_version: oldest,
             disk_bytes: sum(&|s| s.metrics().disk_usage.get().max(0) as u64),
             backend: first.backend_name().into(),
-            sync_mode: match config.sync_mode {
-                SyncMode::None => "none",
-                SyncMode::Async => "async",
-                SyncMode::Full => "full",
-            }
-            .into(),
+            sync_mode: config.sync_mode.name().into(),
             compression: config.compression_enabled,
             encryption: config.encryption_enabled,
             max_levels: u32::from(self.engine.max_levels()),

@@ -18,6 +18,28 @@ pub enum SyncMode {
     Full,
 }
 
+impl SyncMode {
+    /// The name used in settings, flags and status answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Async => "async",
+            Self::Full => "full",
+        }
+    }
+}
+
+impl std::str::FromStr for SyncMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::None, Self::Async, Self::Full]
+            .into_iter()
+            .find(|mode| mode.name() == s)
+            .ok_or_else(|| format!("sync mode is none, async or full, not {s:?}"))
+    }
+}
+
 /// Where the rows live.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -152,5 +174,19 @@ pub(crate) mod millis {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SyncMode;
+
+    #[test]
+    fn sync_mode_names_parse_back_and_others_are_refused() {
+        for mode in [SyncMode::None, SyncMode::Async, SyncMode::Full] {
+            assert_eq!(mode.name().parse::<SyncMode>(), Ok(mode));
+        }
+        let error = "sometimes".parse::<SyncMode>().unwrap_err();
+        assert!(error.contains("none, async or full") && error.contains("sometimes"), "{error}");
     }
 }
