@@ -187,6 +187,9 @@ mod tests {
             assert_eq!(mode.name().parse::<SyncMode>(), Ok(mode));
         }
         let error = "sometimes".parse::<SyncMode>().unwrap_err();
-        assert!(error.contains("none, async or full") && error.contains("sometimes"), "{error}");
+        assert!(
+            error.contains("none, async or full") && error.contains("sometimes"),
+            "{error}"
+        );
     }
 }
