@@ -177,7 +177,6 @@ struct Written {
     rows: usize,
     bytes: u64,
     pruned: usize,
-    durable: bool,
 }
 
 /// What the backend holds that a crash could still lose.
@@ -244,8 +243,8 @@ struct Writer<'a, B: Backend> {
     /// The outcome of an inline write, until `wait` takes it.
     inline: Option<Result<Written>>,
     durability: Durability,
-    /// When the job being written was sent.
-    sent: Instant,
+    /// When the job being written was sent, and whether it is durable.
+    sent: (Instant, bool),
 }
 
 impl<'a, B: Backend> Writer<'a, B> {
@@ -258,7 +257,7 @@ impl<'a, B: Backend> Writer<'a, B> {
             thread: None,
             inline: None,
             durability: Durability::new(shared.config.sync_mode, shared.config.async_flush_interval),
-            sent: Instant::now(),
+            sent: (Instant::now(), false),
         };
         if !shared.config.pipelined_commits {
             return writer;
@@ -288,7 +287,7 @@ impl<'a, B: Backend> Writer<'a, B> {
     /// Starts writing `job`; `wait` returns the outcome.
     fn send(&mut self, mut job: WriteJob) {
         job.durable = self.durability.next_durable();
-        self.sent = Instant::now();
+        self.sent = (Instant::now(), job.durable);
         let job = match &self.thread {
             Some((jobs, _)) => match jobs.send(job) {
                 Ok(()) => return,
@@ -313,8 +312,9 @@ impl<'a, B: Backend> Writer<'a, B> {
             }),
             (None, None) => Err(StoreError::Closed),
         };
-        if let Ok(written) = &outcome {
-            self.durability.committed(written.durable, self.sent);
+        if outcome.is_ok() {
+            let (started, durable) = self.sent;
+            self.durability.committed(durable, started);
         }
         outcome
     }
@@ -802,7 +802,6 @@ fn write<B: Backend>(shared: &Shared<B>, job: WriteJob) -> Result<Written> {
         rows,
         bytes: adding,
         pruned,
-        durable,
     })
 }
 
