@@ -50,33 +50,46 @@ async fn cluster_status(node: &Node) -> Option<v1::ClusterStatus> {
     client.stats(v1::StatsRequest {}).await.ok()?.into_inner().cluster
 }
 
-/// Waits until `node` sees every shard owned by one of `owners`.
-async fn settled(node: &Node, owners: &[&str]) -> v1::ClusterStatus {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// Polls `node`'s cluster status until `accept` takes it; past `within`,
+/// fails saying `what` did not happen, with the last status seen.
+async fn status_when(
+    node: &Node,
+    within: Duration,
+    what: &str,
+    accept: impl Fn(&v1::ClusterStatus) -> bool,
+) -> v1::ClusterStatus {
+    let deadline = Instant::now() + within;
     loop {
-        if let Some(status) = cluster_status(node).await
-            && status.shards.len() == SHARDS
-            && status.shards.iter().all(|s| owners.contains(&s.owner.as_str()))
+        let status = cluster_status(node).await;
+        if let Some(status) = &status
+            && accept(status)
         {
-            return status;
+            return status.clone();
         }
-        assert!(Instant::now() < deadline, "shards did not settle on {owners:?}");
+        assert!(Instant::now() < deadline, "{what}: {status:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Whether every shard of the initial cut is owned by one of `owners`.
+fn owned_by(status: &v1::ClusterStatus, owners: &[&str]) -> bool {
+    status.shards.len() == SHARDS && status.shards.iter().all(|s| owners.contains(&s.owner.as_str()))
+}
+
+/// Waits until `node` sees every shard owned by one of `owners`.
+async fn settled(node: &Node, owners: &[&str]) -> v1::ClusterStatus {
+    let what = format!("shards did not settle on {owners:?}");
+    status_when(node, Duration::from_secs(30), &what, |s| owned_by(s, owners)).await
 }
 
 /// Waits until `node` sees every one of `owners` as a member and each shard
 /// owned where placement prefers it.
 async fn placed_as_preferred(node: &Node, owners: &[&str]) -> v1::ClusterStatus {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = settled(node, owners).await;
-        if status.members.len() == owners.len() && status.shards.iter().all(|s| s.owner == s.preferred) {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "placement never settled: {status:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Settling and then moving to the preferred owners may each take a while.
+    status_when(node, Duration::from_secs(60), "placement never settled", |s| {
+        owned_by(s, owners) && s.members.len() == owners.len() && s.shards.iter().all(|s| s.owner == s.preferred)
+    })
+    .await
 }
 
 /// Puts `key = value` through the nodes in `via` (starting at `first`),
@@ -404,23 +417,15 @@ async fn load_based_placement_moves_a_hot_shard_off_the_busiest_node() {
 /// Waits until `node` sees a cut of more than `more_than` shards, each
 /// owned by one of `owners`, with no shard over `max_keys` keys.
 async fn resharded(node: &Node, owners: &[&str], more_than: usize, max_keys: u64) -> v1::ClusterStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = cluster_status(node).await.expect("cluster status");
-        if status.shards.len() > more_than
+    let what = format!("the cut did not grow past {more_than} shards of at most {max_keys} keys");
+    status_when(node, Duration::from_secs(60), &what, |status| {
+        status.shards.len() > more_than
             && status
                 .shards
                 .iter()
                 .all(|s| owners.contains(&s.owner.as_str()) && s.keys <= max_keys)
-        {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cut did not grow past {more_than} shards of at most {max_keys} keys: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -527,15 +532,10 @@ async fn an_owner_merges_its_cold_sibling_shards_and_a_joining_node_adopts_the_c
         next = put_until_acknowledged(&[&a], next, &key, &value).await;
         acknowledged.insert(key, value);
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let merged = loop {
-        let status = cluster_status(&a).await.expect("cluster status");
-        if status.shards.len() == 1 && status.shards[0].owner == "a" {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the shards never merged: {status:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let merged = status_when(&a, Duration::from_secs(60), "the shards never merged", |s| {
+        s.shards.len() == 1 && s.shards[0].owner == "a"
+    })
+    .await;
     assert_eq!(merged.shards[0].shard, "0-0");
     assert_eq!(merged.shards[0].keys, 40);
     // A node joining later starts from the published cut, not its
