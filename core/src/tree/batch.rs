@@ -13,8 +13,8 @@ use super::page::{Page, PageId, slot};
 use super::store::PageStore;
 use super::{Op, SparseMerkleTree, TreeError};
 use crate::field::Fr;
-use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// The result of applying a batch: persist `pages` and `root` together.
@@ -22,7 +22,7 @@ use alloc::vec::Vec;
 pub struct BatchUpdate {
     pub root: Node,
     /// Changed pages; `None` removes the page.
-    pub pages: Vec<(PageId, Option<Page>)>,
+    pub pages: Vec<(PageId, Option<Arc<Page>>)>,
     /// Poseidon calls made.
     pub hashes: u64,
 }
@@ -43,16 +43,29 @@ struct LiveLeaf {
     value: Fr,
 }
 
+/// A changed position: its depth, a path through it, its new node.
+type ChangedNode = (usize, KeyPath, Node);
+
+/// Where the recursion records changes. One sink is passed down each
+/// thread's share of the work, so a change is written once; parallel halves
+/// are joined by moving their vectors, not their contents.
 #[derive(Debug, Default)]
 struct Changes {
-    nodes: Vec<(usize, KeyPath, Node)>,
+    nodes: Vec<ChangedNode>,
+    joined: Vec<Vec<ChangedNode>>,
     hashes: u64,
 }
 
 impl Changes {
+    #[cfg(feature = "parallel")]
     fn merge(&mut self, other: Self) {
-        self.nodes.extend(other.nodes);
+        self.joined.push(other.nodes);
+        self.joined.extend(other.joined);
         self.hashes += other.hashes;
+    }
+
+    fn into_nodes(self) -> impl Iterator<Item = ChangedNode> {
+        self.joined.into_iter().flatten().chain(self.nodes)
     }
 }
 
@@ -60,13 +73,23 @@ impl Changes {
 #[cfg(feature = "parallel")]
 const PARALLEL_MIN_ENTRIES: usize = 32;
 
-fn join<A: Send, B: Send>(entries: usize, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+/// Runs both halves, in parallel when each has enough entries to pay for it,
+/// recording their changes in `out`.
+fn join<A: Send, B: Send>(
+    entries: usize,
+    out: &mut Changes,
+    a: impl FnOnce(&mut Changes) -> A + Send,
+    b: impl FnOnce(&mut Changes) -> B + Send,
+) -> (A, B) {
     #[cfg(feature = "parallel")]
     if entries >= PARALLEL_MIN_ENTRIES {
-        return rayon::join(a, b);
+        let mut right = Changes::default();
+        let results = rayon::join(|| a(out), || b(&mut right));
+        out.merge(right);
+        return results;
     }
     let _ = entries;
-    (a(), b())
+    (a(out), b(out))
 }
 
 /// Moves entries whose bit `depth` is 0 to the front; returns their count.
@@ -83,43 +106,48 @@ fn partition<T>(items: &mut [T], depth: usize, path: impl Fn(&T) -> &KeyPath) ->
 
 struct Context<'a> {
     loaded: &'a LoadedPages,
-    root: Node,
     /// Deepest depth a leaf may take: `max_levels - 1`.
     leaf_depth_max: usize,
 }
 
-type UpdateResult = Result<(Node, Changes), u16>;
+/// The new node, or the `max_levels` a leaf would have to pass.
+type UpdateResult = Result<Node, u16>;
 
 impl Context<'_> {
-    fn update(&self, depth: usize, path: &KeyPath, node: Node, entries: &mut [Entry]) -> UpdateResult {
+    fn update(
+        &self,
+        depth: usize,
+        path: &KeyPath,
+        node: Node,
+        entries: &mut [Entry],
+        out: &mut Changes,
+    ) -> UpdateResult {
         match node {
-            Node::Middle(_) => self.update_middle(depth, path, entries),
-            Node::Empty => self.rebuild(depth, None, entries),
-            Node::Leaf(leaf) => self.rebuild(depth, Some(leaf), entries),
+            Node::Middle(_) => self.update_middle(depth, path, entries, out),
+            Node::Empty => self.rebuild(depth, None, entries, out),
+            Node::Leaf(leaf) => self.rebuild(depth, Some(leaf), entries, out),
         }
     }
 
-    fn update_middle(&self, depth: usize, path: &KeyPath, entries: &mut [Entry]) -> UpdateResult {
+    fn update_middle(&self, depth: usize, path: &KeyPath, entries: &mut [Entry], out: &mut Changes) -> UpdateResult {
         let split = partition(entries, depth, |e| &e.path);
         let (left_entries, right_entries) = entries.split_at_mut(split);
         let left_path = with_path_bit(path, depth, false);
         let right_path = with_path_bit(path, depth, true);
-        let old_left = self.loaded.node(&self.root, depth + 1, &left_path);
-        let old_right = self.loaded.node(&self.root, depth + 1, &right_path);
+        let [old_left, old_right] = self.loaded.children(depth, path);
         let (left, right) = join(
             left_entries.len().min(right_entries.len()),
-            || self.update_side(depth + 1, &left_path, old_left, left_entries),
-            || self.update_side(depth + 1, &right_path, old_right, right_entries),
+            out,
+            |out| self.update_side(depth + 1, &left_path, old_left, left_entries, out),
+            |out| self.update_side(depth + 1, &right_path, old_right, right_entries, out),
         );
-        let (new_left, mut changes) = left?;
-        let (new_right, right_changes) = right?;
-        changes.merge(right_changes);
+        let (new_left, new_right) = (left?, right?);
 
         let node = match (new_left, new_right) {
             (Node::Empty, Node::Empty) => Node::Empty,
             (Node::Leaf(leaf), Node::Empty) | (Node::Empty, Node::Leaf(leaf)) => Node::Leaf(leaf),
             (l, r) => {
-                changes.hashes += 1;
+                out.hashes += 1;
                 Node::Middle(middle_hash(l.hash(), r.hash()))
             }
         };
@@ -130,25 +158,32 @@ impl Context<'_> {
         for (side_path, old, new, touched) in sides {
             if matches!(node, Node::Middle(_)) {
                 if touched && old != new {
-                    changes.nodes.push((depth + 1, side_path, new));
+                    out.nodes.push((depth + 1, side_path, new));
                 }
             } else if !old.is_empty() {
-                changes.nodes.push((depth + 1, side_path, Node::Empty));
+                out.nodes.push((depth + 1, side_path, Node::Empty));
             }
         }
-        Ok((node, changes))
+        Ok(node)
     }
 
-    fn update_side(&self, depth: usize, path: &KeyPath, old: Node, entries: &mut [Entry]) -> UpdateResult {
+    fn update_side(
+        &self,
+        depth: usize,
+        path: &KeyPath,
+        old: Node,
+        entries: &mut [Entry],
+        out: &mut Changes,
+    ) -> UpdateResult {
         if entries.is_empty() {
-            Ok((old, Changes::default()))
+            Ok(old)
         } else {
-            self.update(depth, path, old, entries)
+            self.update(depth, path, old, entries, out)
         }
     }
 
     /// Rebuilds a subtree that holds at most one leaf today.
-    fn rebuild(&self, depth: usize, existing: Option<Leaf>, entries: &[Entry]) -> UpdateResult {
+    fn rebuild(&self, depth: usize, existing: Option<Leaf>, entries: &[Entry], out: &mut Changes) -> UpdateResult {
         let mut live: Vec<LiveLeaf> = Vec::with_capacity(entries.len() + 1);
         if let Some(leaf) = existing
             && !entries.iter().any(|e| e.key == leaf.key)
@@ -171,23 +206,22 @@ impl Context<'_> {
                 });
             }
         }
-        self.build(depth, &mut live)
+        self.build(depth, &mut live, out)
     }
 
-    fn build(&self, depth: usize, live: &mut [LiveLeaf]) -> UpdateResult {
+    fn build(&self, depth: usize, live: &mut [LiveLeaf], out: &mut Changes) -> UpdateResult {
         match live {
-            [] => Ok((Node::Empty, Changes::default())),
+            [] => Ok(Node::Empty),
             [one] => {
-                let mut changes = Changes::default();
                 let leaf = one.leaf.unwrap_or_else(|| {
-                    changes.hashes += 1;
+                    out.hashes += 1;
                     Leaf {
                         key: one.key,
                         value: one.value,
                         hash: leaf_hash(one.key, one.value),
                     }
                 });
-                Ok((Node::Leaf(leaf), changes))
+                Ok(Node::Leaf(leaf))
             }
             _ => {
                 if depth + 1 > self.leaf_depth_max {
@@ -197,20 +231,19 @@ impl Context<'_> {
                 let (left_live, right_live) = live.split_at_mut(split);
                 let (left, right) = join(
                     left_live.len().min(right_live.len()),
-                    || self.build(depth + 1, left_live),
-                    || self.build(depth + 1, right_live),
+                    out,
+                    |out| self.build(depth + 1, left_live, out),
+                    |out| self.build(depth + 1, right_live, out),
                 );
-                let (left, mut changes) = left?;
-                let (right, right_changes) = right?;
-                changes.merge(right_changes);
+                let (left, right) = (left?, right?);
                 let path = live[0].path;
                 for (bit, child) in [(false, left), (true, right)] {
                     if !child.is_empty() {
-                        changes.nodes.push((depth + 1, with_path_bit(&path, depth, bit), child));
+                        out.nodes.push((depth + 1, with_path_bit(&path, depth, bit), child));
                     }
                 }
-                changes.hashes += 1;
-                Ok((Node::Middle(middle_hash(left.hash(), right.hash())), changes))
+                out.hashes += 1;
+                Ok(Node::Middle(middle_hash(left.hash(), right.hash())))
             }
         }
     }
@@ -249,41 +282,67 @@ impl SparseMerkleTree {
         let loaded = LoadedPages::load(store, &self.root_node(), &paths)?;
         let context = Context {
             loaded: &loaded,
-            root: self.root_node(),
             leaf_depth_max: usize::from(self.max_levels()) - 1,
         };
         let first = deduped[0].path;
-        let (root, changes) = context
-            .update(0, &first, self.root_node(), &mut deduped)
+        let mut changes = Changes::default();
+        let root = context
+            .update(0, &first, self.root_node(), &mut deduped, &mut changes)
             .map_err(|max_levels| TreeError::MaxLevelsReached { max_levels })?;
+        let hashes = changes.hashes;
         Ok(BatchUpdate {
             root,
-            pages: collect_pages(&loaded, changes.nodes),
-            hashes: changes.hashes,
+            pages: collect_pages(loaded, changes.into_nodes()),
+            hashes,
         })
     }
 }
 
-fn collect_pages(loaded: &LoadedPages, nodes: Vec<(usize, KeyPath, Node)>) -> Vec<(PageId, Option<Page>)> {
-    let mut dirty: BTreeMap<PageId, Box<Page>> = BTreeMap::new();
+/// A page being rewritten: the loaded page (or a fresh one) and what the
+/// batch did to it.
+struct DirtyPage {
+    page: Arc<Page>,
+    stored: bool,
+    changed: bool,
+}
+
+/// Writes the changed nodes into their pages. A loaded page is copied only
+/// when one of its slots gets a different node (and only if the store still
+/// shares it); a page counts as changed exactly then, because the update
+/// records each position at most once.
+fn collect_pages(loaded: LoadedPages, nodes: impl Iterator<Item = ChangedNode>) -> Vec<(PageId, Option<Arc<Page>>)> {
+    let mut loaded = loaded.pages;
+    let mut dirty: BTreeMap<PageId, DirtyPage> = BTreeMap::new();
     for (depth, path, node) in nodes {
         let id = PageId::containing(depth, &path);
-        dirty
-            .entry(id)
-            .or_insert_with(|| loaded.pages.get(&id).cloned().unwrap_or_default())
-            .set(slot(depth, &path), node);
+        let entry = dirty.entry(id).or_insert_with(|| match loaded.remove(&id) {
+            Some(page) => DirtyPage {
+                page,
+                stored: true,
+                changed: false,
+            },
+            None => DirtyPage {
+                page: Arc::default(),
+                stored: false,
+                changed: false,
+            },
+        });
+        let slot = slot(depth, &path);
+        if entry.page.node(slot) != node {
+            Arc::make_mut(&mut entry.page).set(slot, node);
+            entry.changed = true;
+        }
     }
-    dirty
-        .into_iter()
-        .filter_map(|(id, page)| {
-            let before = loaded.pages.get(&id);
-            if page.is_empty() {
-                before.map(|_| (id, None))
-            } else if before == Some(&page) {
-                None
-            } else {
-                Some((id, Some(*page)))
-            }
-        })
-        .collect()
+    let mut pages = Vec::with_capacity(dirty.len());
+    for (id, entry) in dirty {
+        if !entry.changed {
+            continue;
+        }
+        if !entry.page.is_empty() {
+            pages.push((id, Some(entry.page)));
+        } else if entry.stored {
+            pages.push((id, None));
+        }
+    }
+    pages
 }

@@ -30,11 +30,17 @@ impl PageId {
     pub fn containing(depth: usize, path: &KeyPath) -> Self {
         debug_assert!(depth >= 1);
         let page_depth = (depth - 1) / PAGE_LEVELS * PAGE_LEVELS;
+        // Bit `d` of the path is bit `d % 8` of byte `d / 8` in the limbs'
+        // little-endian bytes: copy the bytes the depth uses, then clear the
+        // bits at and below the page.
         let mut bytes = [0u8; PATH_BYTES];
-        for d in 0..page_depth {
-            if path_bit(path, d) {
-                bytes[d / 8] |= 1 << (d % 8);
-            }
+        for (limb, chunk) in path.0.iter().zip(bytes.chunks_exact_mut(8)) {
+            chunk.copy_from_slice(&limb.to_le_bytes());
+        }
+        let used = page_depth.div_ceil(8);
+        bytes[used..].fill(0);
+        if page_depth % 8 != 0 {
+            bytes[used - 1] &= (1u8 << (page_depth % 8)) - 1;
         }
         Self {
             depth: page_depth as u16,
@@ -212,4 +218,46 @@ fn read_fr(bytes: &[u8]) -> Result<(Fr, &[u8]), PageDecodeError> {
     let (head, rest) = bytes.split_at_checked(FIELD_BYTES).ok_or(PageDecodeError::Malformed)?;
     let value = fr_from_le_bytes(head).map_err(|_| PageDecodeError::NonCanonicalFieldElement)?;
     Ok((value, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition `containing` implements with byte copies: bit `d` of
+    /// the id is bit `d` of the path, for every `d` above the page.
+    fn containing_bit_by_bit(depth: usize, path: &KeyPath) -> PageId {
+        let page_depth = (depth - 1) / PAGE_LEVELS * PAGE_LEVELS;
+        let mut bytes = [0u8; PATH_BYTES];
+        for d in 0..page_depth {
+            if path_bit(path, d) {
+                bytes[d / 8] |= 1 << (d % 8);
+            }
+        }
+        PageId {
+            depth: page_depth as u16,
+            path: bytes,
+        }
+    }
+
+    #[test]
+    fn containing_keeps_exactly_the_bits_above_the_page() {
+        let paths = [
+            KeyPath::new([u64::MAX; 4]),
+            KeyPath::new([
+                0x0123_4567_89ab_cdef,
+                0xfedc_ba98_7654_3210,
+                0xa5a5_5a5a_f00f_0ff0,
+                0x1357_9bdf_2468_ace0,
+            ]),
+            KeyPath::new([1, 0, 0, 1 << 63]),
+        ];
+        for path in &paths {
+            for depth in 1..256 {
+                let id = PageId::containing(depth, path);
+                assert_eq!(id, containing_bit_by_bit(depth, path), "depth {depth}");
+                assert_eq!(PageId::from_key(&id.to_key()), Ok(id));
+            }
+        }
+    }
 }

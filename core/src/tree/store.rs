@@ -2,6 +2,7 @@
 
 use super::page::{Page, PageId};
 use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::convert::Infallible;
 
@@ -10,16 +11,19 @@ use core::convert::Infallible;
 /// Calls are batched: the tree asks for every page it needs at one level of
 /// pages at once, so a remote backend pays one round trip per
 /// [`PAGE_LEVELS`](super::page::PAGE_LEVELS) levels, not one per node.
+///
+/// Pages are shared, not copied: a store can hand out the pages it caches,
+/// and the tree copies only a page it changes.
 pub trait PageStore {
     type Error;
 
     /// The pages with these ids, in order; `None` where no page is stored.
-    fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Page>>, Self::Error>;
+    fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Arc<Page>>>, Self::Error>;
 }
 
 impl<S: PageStore + ?Sized> PageStore for &S {
     type Error = S::Error;
-    fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Page>>, Self::Error> {
+    fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Arc<Page>>>, Self::Error> {
         (**self).pages(ids)
     }
 }
@@ -27,7 +31,7 @@ impl<S: PageStore + ?Sized> PageStore for &S {
 /// Pages in a `BTreeMap`: for tests, tools and the offline CLI.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
-    pages: BTreeMap<PageId, Page>,
+    pages: BTreeMap<PageId, Arc<Page>>,
 }
 
 impl MemoryStore {
@@ -36,7 +40,7 @@ impl MemoryStore {
     }
 
     /// Writes the pages of a batch update (`None` removes a page).
-    pub fn apply(&mut self, pages: impl IntoIterator<Item = (PageId, Option<Page>)>) {
+    pub fn apply(&mut self, pages: impl IntoIterator<Item = (PageId, Option<Arc<Page>>)>) {
         for (id, page) in pages {
             match page {
                 Some(page) => {
@@ -58,13 +62,13 @@ impl MemoryStore {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&PageId, &Page)> {
-        self.pages.iter()
+        self.pages.iter().map(|(id, page)| (id, &**page))
     }
 }
 
 impl PageStore for MemoryStore {
     type Error = Infallible;
-    fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Page>>, Infallible> {
+    fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Arc<Page>>>, Infallible> {
         Ok(ids.iter().map(|id| self.pages.get(id).cloned()).collect())
     }
 }

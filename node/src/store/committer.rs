@@ -717,7 +717,7 @@ fn prepare<B: Backend>(shared: &Shared<B>, batch: &[Pending], base: Option<&Prep
                 writes.put(Table::Pages, row, Vec::new());
             }
         }
-        pages.insert(id, page.map(Arc::new));
+        pages.insert(id, page);
     }
     let timestamp = SystemTime::now();
     let record = RootRecord {

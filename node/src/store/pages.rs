@@ -258,7 +258,7 @@ impl<'a, R: BackendReader> VersionedPages<'a, R> {
 impl<R: BackendReader> PageStore for VersionedPages<'_, R> {
     type Error = StoreError;
 
-    fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Page>>, StoreError> {
+    fn pages(&self, ids: &[PageId]) -> Result<Vec<Option<Arc<Page>>>, StoreError> {
         let started = std::time::Instant::now();
         let mut entries: Vec<Option<Found>> = {
             let prefetched = self
@@ -301,7 +301,7 @@ impl<R: BackendReader> PageStore for VersionedPages<'_, R> {
             if page.is_some() {
                 found.insert(*id, written);
             }
-            out.push(page.map(|p| (*p).clone()));
+            out.push(page);
         }
         self.found
             .lock()
