@@ -9,7 +9,7 @@
 
 use super::load::LoadedPages;
 use super::node::{KeyPath, Leaf, Node, key_path, leaf_hash, middle_hash, path_bit, with_path_bit};
-use super::page::{Page, PageId, slot};
+use super::page::{PAGE_LEVELS, Page, PageId, slot};
 use super::store::PageStore;
 use super::{Op, SparseMerkleTree, TreeError};
 use crate::field::Fr;
@@ -64,8 +64,8 @@ impl Changes {
         self.hashes += other.hashes;
     }
 
-    fn into_nodes(self) -> impl Iterator<Item = ChangedNode> {
-        self.joined.into_iter().flatten().chain(self.nodes)
+    fn iter(&self) -> impl Iterator<Item = &ChangedNode> {
+        self.joined.iter().flatten().chain(&self.nodes)
     }
 }
 
@@ -292,7 +292,7 @@ impl SparseMerkleTree {
         let hashes = changes.hashes;
         Ok(BatchUpdate {
             root,
-            pages: collect_pages(loaded, changes.into_nodes()),
+            pages: collect_pages(&loaded, &changes),
             hashes,
         })
     }
@@ -301,46 +301,93 @@ impl SparseMerkleTree {
 /// A page being rewritten: the loaded page (or a fresh one) and what the
 /// batch did to it.
 struct DirtyPage {
+    id: PageId,
     page: Arc<Page>,
     stored: bool,
     changed: bool,
 }
 
-/// Writes the changed nodes into their pages. A loaded page is copied only
-/// when one of its slots gets a different node (and only if the store still
-/// shares it); a page counts as changed exactly then, because the update
-/// records each position at most once.
-fn collect_pages(loaded: LoadedPages, nodes: impl Iterator<Item = ChangedNode>) -> Vec<(PageId, Option<Arc<Page>>)> {
-    let mut loaded = loaded.pages;
-    let mut dirty: BTreeMap<PageId, DirtyPage> = BTreeMap::new();
-    for (depth, path, node) in nodes {
-        let id = PageId::containing(depth, &path);
-        let entry = dirty.entry(id).or_insert_with(|| match loaded.remove(&id) {
-            Some(page) => DirtyPage {
-                page,
-                stored: true,
-                changed: false,
-            },
-            None => DirtyPage {
-                page: Arc::default(),
-                stored: false,
-                changed: false,
-            },
-        });
-        let slot = slot(depth, &path);
-        if entry.page.node(slot) != node {
-            Arc::make_mut(&mut entry.page).set(slot, node);
-            entry.changed = true;
+/// Writes the changed nodes into their pages, sorted by page id.
+///
+/// With the `parallel` feature the nodes are split by the first
+/// [`PAGE_LEVELS`] bits of their path: every page below the top one belongs
+/// to exactly one such group, so the groups are written on all cores.
+fn collect_pages(loaded: &LoadedPages, changes: &Changes) -> Vec<(PageId, Option<Arc<Page>>)> {
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        let mut groups: Vec<Vec<&ChangedNode>> = (0..=1 << PAGE_LEVELS).map(|_| Vec::new()).collect();
+        for change in changes.iter() {
+            let (depth, path, _) = change;
+            let group = if *depth <= PAGE_LEVELS {
+                0
+            } else {
+                1 + (path.0[0] as usize & ((1 << PAGE_LEVELS) - 1))
+            };
+            groups[group].push(change);
+        }
+        let mut pages: Vec<_> = groups
+            .into_par_iter()
+            .flat_map_iter(|group| write_pages(loaded, group.into_iter()))
+            .collect();
+        pages.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        pages
+    }
+    #[cfg(not(feature = "parallel"))]
+    write_pages(loaded, changes.iter())
+}
+
+/// Writes the changed nodes into their pages, sorted by page id. A loaded
+/// page is copied only when one of its slots gets a different node; a page
+/// counts as changed exactly then, because the update records each position
+/// at most once.
+///
+/// The update records nodes depth first, so consecutive nodes of one page
+/// level almost always fall in the same page: each level keeps the page it
+/// is writing at hand, and the map is touched only when that page changes.
+fn write_pages<'a>(
+    loaded: &LoadedPages,
+    nodes: impl Iterator<Item = &'a ChangedNode>,
+) -> Vec<(PageId, Option<Arc<Page>>)> {
+    let mut set_aside: BTreeMap<PageId, DirtyPage> = BTreeMap::new();
+    let mut at_hand: Vec<Option<DirtyPage>> = Vec::new();
+    for &(depth, ref path, node) in nodes {
+        let id = PageId::containing(depth, path);
+        let level = id.depth() / PAGE_LEVELS;
+        if at_hand.len() <= level {
+            at_hand.resize_with(level + 1, || None);
+        }
+        let hand = &mut at_hand[level];
+        if hand.as_ref().is_none_or(|dirty| dirty.id != id) {
+            let next = set_aside.remove(&id).unwrap_or_else(|| {
+                let stored = loaded.pages.get(&id).cloned();
+                DirtyPage {
+                    id,
+                    stored: stored.is_some(),
+                    page: stored.unwrap_or_default(),
+                    changed: false,
+                }
+            });
+            if let Some(previous) = hand.replace(next) {
+                set_aside.insert(previous.id, previous);
+            }
+        }
+        let Some(dirty) = hand.as_mut() else { continue };
+        let slot = slot(depth, path);
+        if dirty.page.node(slot) != node {
+            Arc::make_mut(&mut dirty.page).set(slot, node);
+            dirty.changed = true;
         }
     }
-    let mut pages = Vec::with_capacity(dirty.len());
-    for (id, entry) in dirty {
-        if !entry.changed {
+    set_aside.extend(at_hand.into_iter().flatten().map(|dirty| (dirty.id, dirty)));
+    let mut pages = Vec::with_capacity(set_aside.len());
+    for (id, dirty) in set_aside {
+        if !dirty.changed {
             continue;
         }
-        if !entry.page.is_empty() {
-            pages.push((id, Some(entry.page)));
-        } else if entry.stored {
+        if !dirty.page.is_empty() {
+            pages.push((id, Some(dirty.page)));
+        } else if dirty.stored {
             pages.push((id, None));
         }
     }

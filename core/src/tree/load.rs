@@ -5,7 +5,7 @@ use super::node::{KeyPath, Node, with_path_bit};
 use super::page::{PAGE_LEVELS, Page, PageId, slot};
 use super::store::PageStore;
 use super::{MAX_LEVELS_LIMIT, TreeError};
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -41,74 +41,84 @@ impl LoadedPages {
     }
 
     /// Loads every page on the way from the root to where each path ends (a
-    /// leaf or an empty slot).
+    /// leaf or an empty slot), one store call per page level.
     ///
-    /// Each path is walked slot by slot inside a page it already has, so a
-    /// path costs one map lookup per page, not one per level.
+    /// Paths are walked in tree order, so the paths that wait for one page
+    /// are neighbours: a round's wanted pages are deduplicated by comparing
+    /// with the previous one, and each path then walks the page fetched for
+    /// it without a map lookup.
     pub(crate) fn load<S: PageStore>(store: &S, root: &Node, paths: &[KeyPath]) -> Result<Self, TreeError<S::Error>> {
         let mut loaded = Self::default();
         if !matches!(root, Node::Middle(_)) {
             return Ok(loaded);
         }
-        // Paths whose node at this depth is a middle node whose children's
+        let mut waiting: Vec<(KeyPath, usize)> = paths.iter().map(|p| (*p, 0)).collect();
+        waiting.sort_unstable_by_key(|(path, _)| tree_order(path));
+        // Each waiting path ends at a middle node at `depth` whose children's
         // page is not loaded yet.
-        let mut pending: Vec<(KeyPath, usize)> = paths.iter().map(|p| (*p, 0)).collect();
-        while !pending.is_empty() {
-            let mut wanted = BTreeSet::new();
-            let mut blocked = Vec::new();
-            for (path, depth) in pending {
-                if let Some((depth, page)) = loaded.descend(&path, depth)? {
-                    wanted.insert(page);
-                    blocked.push((path, depth));
+        while !waiting.is_empty() {
+            let mut ids: Vec<PageId> = Vec::new();
+            let mut page_of = Vec::with_capacity(waiting.len());
+            for (path, depth) in &waiting {
+                if *depth + 1 >= usize::from(MAX_LEVELS_LIMIT) {
+                    return Err(TreeError::CorruptPath);
                 }
+                let id = PageId::containing(depth + 1, path);
+                if ids.last() != Some(&id) {
+                    ids.push(id);
+                }
+                page_of.push(ids.len() - 1);
             }
-            if wanted.is_empty() {
-                break;
-            }
-            let ids: Vec<PageId> = wanted.into_iter().collect();
             let pages = store.pages(&ids).map_err(TreeError::Store)?;
             if pages.len() != ids.len() {
                 return Err(TreeError::MissingPage {
                     depth: ids[pages.len().min(ids.len() - 1)].depth() as u16,
                 });
             }
-            for (id, page) in ids.into_iter().zip(pages) {
+            let pages = ids
+                .iter()
+                .zip(pages)
                 // A middle node above this page needs a non-empty child in it.
-                let page = page.ok_or(TreeError::MissingPage {
-                    depth: id.depth() as u16,
-                })?;
-                loaded.pages.insert(id, page);
+                .map(|(id, page)| {
+                    page.ok_or(TreeError::MissingPage {
+                        depth: id.depth() as u16,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut still_waiting = Vec::new();
+            for ((path, depth), index) in waiting.into_iter().zip(page_of) {
+                if let Some(depth) = walk_page(&pages[index], ids[index], &path, depth)? {
+                    still_waiting.push((path, depth));
+                }
             }
-            pending = blocked;
+            loaded.pages.extend(ids.into_iter().zip(pages));
+            waiting = still_waiting;
         }
         Ok(loaded)
     }
+}
 
-    /// Follows `path` down from the middle node at `depth` through the pages
-    /// already loaded. Returns the depth of the last middle node reached and
-    /// the page its children need, or `None` where the path ends.
-    fn descend<E>(&self, path: &KeyPath, mut depth: usize) -> Result<Option<(usize, PageId)>, TreeError<E>> {
-        loop {
-            if depth + 1 >= usize::from(MAX_LEVELS_LIMIT) {
-                return Err(TreeError::CorruptPath);
-            }
-            let id = PageId::containing(depth + 1, path);
-            let Some(page) = self.pages.get(&id) else {
-                return Ok(Some((depth, id)));
-            };
-            let bottom = id.depth() + PAGE_LEVELS;
-            loop {
-                depth += 1;
-                if !matches!(page.node(slot(depth, path)), Node::Middle(_)) {
-                    return Ok(None);
-                }
-                if depth == bottom {
-                    break;
-                }
-                if depth + 1 >= usize::from(MAX_LEVELS_LIMIT) {
-                    return Err(TreeError::CorruptPath);
-                }
-            }
+/// Follows `path` from the middle node at `depth` through `page` (its
+/// children's page, `id`): the depth of the middle node at the page's bottom
+/// whose children need the next page, or `None` where the path ends.
+fn walk_page<E>(page: &Page, id: PageId, path: &KeyPath, mut depth: usize) -> Result<Option<usize>, TreeError<E>> {
+    let bottom = id.depth() + PAGE_LEVELS;
+    loop {
+        depth += 1;
+        if !matches!(page.node(slot(depth, path)), Node::Middle(_)) {
+            return Ok(None);
+        }
+        if depth + 1 >= usize::from(MAX_LEVELS_LIMIT) {
+            return Err(TreeError::CorruptPath);
+        }
+        if depth == bottom {
+            return Ok(Some(depth));
         }
     }
+}
+
+/// Sorts paths as the tree lays them out (bit 0 first): paths sharing a
+/// prefix are adjacent.
+fn tree_order(path: &KeyPath) -> [u64; 4] {
+    path.0.map(u64::reverse_bits)
 }
