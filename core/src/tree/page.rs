@@ -39,7 +39,7 @@ impl PageId {
         }
         let used = page_depth.div_ceil(8);
         bytes[used..].fill(0);
-        if page_depth % 8 != 0 {
+        if !page_depth.is_multiple_of(8) {
             bytes[used - 1] &= (1u8 << (page_depth % 8)) - 1;
         }
         Self {
