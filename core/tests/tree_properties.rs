@@ -175,3 +175,45 @@ fn keys_sharing_253_bits_reach_depth_253() {
         "the compact form stops at 240 levels"
     );
 }
+
+/// A batch big enough that, with the `parallel` feature, the update splits
+/// across threads (both halves of a split need 32 entries) and the pages are
+/// written on several threads: it must still equal applying the ops one by
+/// one, page for page. Updates, deletes and new keys, over an existing tree.
+#[test]
+fn a_large_mixed_batch_equals_one_by_one() {
+    use ark_ff::UniformRand;
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let initial: Vec<Op> = (0..1500)
+        .map(|_| Op::put(Fr::rand(&mut rng), Fr::rand(&mut rng)))
+        .collect();
+    let mut base = MemoryTree::new(MAX_LEVELS).unwrap();
+    base.apply(&initial).unwrap();
+
+    let mut batch: Vec<Op> = initial
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match i % 3 {
+            0 => Some(Op::put(op.key, Fr::rand(&mut rng))),
+            1 => Some(Op::delete(op.key)),
+            _ => None,
+        })
+        .collect();
+    batch.extend((0..800).map(|_| Op::put(Fr::rand(&mut rng), Fr::rand(&mut rng))));
+
+    let mut batched = base.clone();
+    let update = batched.apply(&batch).unwrap();
+    let mut single = base.clone();
+    for op in &batch {
+        single.apply(std::slice::from_ref(op)).unwrap();
+    }
+    assert_eq!(batched.root(), single.root());
+    assert_eq!(pages(&batched), pages(&single));
+    let ids: Vec<PageId> = update.pages.iter().map(|(id, _)| *id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "changed pages come sorted by id, once each"
+    );
+    assert_eq!(batched.store().len(), single.store().len());
+}
