@@ -358,21 +358,23 @@ fn write_pages<'a>(
             at_hand.resize_with(level + 1, || None);
         }
         let hand = &mut at_hand[level];
-        if hand.as_ref().is_none_or(|dirty| dirty.id != id) {
-            let next = set_aside.remove(&id).unwrap_or_else(|| {
-                let stored = loaded.pages.get(&id).cloned();
-                DirtyPage {
-                    id,
-                    stored: stored.is_some(),
-                    page: stored.unwrap_or_default(),
-                    changed: false,
+        let dirty = match hand.take() {
+            Some(dirty) if dirty.id == id => hand.insert(dirty),
+            previous => {
+                if let Some(previous) = previous {
+                    set_aside.insert(previous.id, previous);
                 }
-            });
-            if let Some(previous) = hand.replace(next) {
-                set_aside.insert(previous.id, previous);
+                hand.insert(set_aside.remove(&id).unwrap_or_else(|| {
+                    let stored = loaded.pages.get(&id).cloned();
+                    DirtyPage {
+                        id,
+                        stored: stored.is_some(),
+                        page: stored.unwrap_or_default(),
+                        changed: false,
+                    }
+                }))
             }
-        }
-        let Some(dirty) = hand.as_mut() else { continue };
+        };
         let slot = slot(depth, path);
         if dirty.page.node(slot) != node {
             Arc::make_mut(&mut dirty.page).set(slot, node);

@@ -59,10 +59,9 @@ impl LoadedPages {
         while !waiting.is_empty() {
             let mut ids: Vec<PageId> = Vec::new();
             let mut page_of = Vec::with_capacity(waiting.len());
+            // `walk_page` checked that each middle node it stopped at can
+            // have children, and the root at depth 0 always can.
             for (path, depth) in &waiting {
-                if *depth + 1 >= usize::from(MAX_LEVELS_LIMIT) {
-                    return Err(TreeError::CorruptPath);
-                }
                 let id = PageId::containing(depth + 1, path);
                 if ids.last() != Some(&id) {
                     ids.push(id);
