@@ -3,6 +3,8 @@
 //! and at each prints a row: the insert rate of the build since the last
 //! size, update throughput, read-with-proof latency, disk bytes per key,
 //! tree hashes per write and how close the store comes to the hash bound.
+//! Sizes up to 2 M keys also get the in-memory ceiling: the same updates
+//! through the tree alone, what any store on it could reach.
 //!
 //!     cargo bench -p rustorium-node --bench growth
 //!     RUSTORIUM_BENCH_SIZES=1000000 RUSTORIUM_BENCH_DIR=/var/tmp/growth cargo bench -p rustorium-node --bench growth
@@ -19,7 +21,7 @@
 
 mod common;
 
-use common::{BATCH, HashCosts, key, percentile, phase_breakdown, phase_totals, value};
+use common::{BATCH, HashCosts, in_memory_ceiling, key, percentile, phase_breakdown, phase_totals, value};
 use rustorium_node::store::{BatchOp, StorageConfig, Store, SyncMode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,6 +38,9 @@ fn env_number(name: &str) -> Option<usize> {
 /// Update batches measured at each size.
 const UPDATE_BATCHES: u64 = 8;
 const READS: u64 = 10_000;
+/// Sizes up to this also get the in-memory ceiling (its pages take about
+/// 1.5 GB of memory per million keys).
+const CEILING_MAX_KEYS: u64 = 2_000_000;
 
 fn sizes() -> Vec<u64> {
     std::env::var("RUSTORIUM_BENCH_SIZES")
@@ -124,6 +129,7 @@ async fn run() {
         store.config().sync_mode.name()
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut ceilings = Vec::new();
     for size in sizes() {
         let from = store.keys();
         if from > size {
@@ -169,6 +175,23 @@ async fn run() {
             depth / READS as usize,
             store.metrics().cache_hit_ratio.get(),
         );
+        if size <= CEILING_MAX_KEYS {
+            let picks: Vec<u64> = spread(size, count, size).collect();
+            let batches: Vec<Vec<u64>> = picks.chunks(BATCH).map(<[u64]>::to_vec).collect();
+            let ceiling = in_memory_ceiling(size, &batches, salt, store.config().max_levels);
+            let limit = costs.limit(ceiling.hashes_per_write, cores);
+            ceilings.push(format!(
+                "in-memory ceiling at {size} keys (the same updates through the tree alone, no storage): \
+                 {:.0} updates/s = {:.0} % of its hash-bound limit {limit:.0} ({:.2} hashes/write); the store reached {:.0} % of that rate",
+                ceiling.rate,
+                100.0 * ceiling.rate / limit,
+                ceiling.hashes_per_write,
+                100.0 * updates / ceiling.rate,
+            ));
+        }
+    }
+    for line in ceilings {
+        println!("{line}");
     }
     store.shutdown();
 }

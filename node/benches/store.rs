@@ -3,7 +3,8 @@
 //! batched), read-with-proof latency, the same writes into raw redb (the
 //! overhead ratio), the hash-bound limit and how close the store comes
 //! (batches from 1 client, and from 4 clients alternately without and with
-//! pipelined commits, each with its commit phase breakdown), and
+//! pipelined commits, each with its commit phase breakdown), the in-memory
+//! ceiling (the same batches through the tree alone), and
 //! @iden3/js-merkletree doing the same inserts in node.
 //!
 //!     cargo bench -p rustorium-node --bench store            # 1 M keys
@@ -13,7 +14,7 @@
 
 mod common;
 
-use common::{BATCH, HashCosts, key, percentile, phase_breakdown, phase_totals, value};
+use common::{BATCH, HashCosts, in_memory_ceiling, key, percentile, phase_breakdown, phase_totals, value};
 use rustorium_node::store::{BatchOp, StorageConfig, Store, SyncMode};
 use std::time::{Duration, Instant};
 
@@ -215,6 +216,24 @@ async fn run() {
         costs.middle * 1e6,
         costs.leaf * 1e6,
         costs.key_and_value * 1e6
+    );
+    // The same kind of batches (new keys) through the tree alone: no store
+    // can beat it, whatever its storage costs.
+    let new_keys: Vec<Vec<u64>> = (0..8u64)
+        .map(|b| {
+            (0..BATCH as u64)
+                .map(|j| n + 60_000_000 + b * BATCH as u64 + j)
+                .collect()
+        })
+        .collect();
+    let ceiling = in_memory_ceiling(n, &new_keys, 0, StorageConfig::default().max_levels);
+    let ceiling_limit = costs.limit(ceiling.hashes_per_write, cores);
+    println!(
+        "| in-memory ceiling: 8 batches of {BATCH} new keys through the tree alone, no storage | {:.0} writes/s = {:.0} % \
+         of the hash-bound limit {ceiling_limit:.0} ({:.2} tree hashes/write) |",
+        ceiling.rate,
+        100.0 * ceiling.rate / ceiling_limit,
+        ceiling.hashes_per_write,
     );
     let mut rows = vec![("1 client".to_string(), store_batched)];
     for (pipelined, runs) in concurrent.into_iter().enumerate() {

@@ -98,3 +98,42 @@ impl HashCosts {
         cores as f64 / self.per_write(tree_hashes_per_write)
     }
 }
+
+/// The same kind of update batches through the in-memory tree alone.
+#[derive(Clone, Copy, Debug)]
+pub struct Ceiling {
+    /// Updates per second: key and value hashing plus the batch's tree update.
+    pub rate: f64,
+    pub hashes_per_write: f64,
+}
+
+/// What a store on this tree would reach if storing cost nothing: a
+/// `MemoryTree` of `keys` keys takes `batches` of updates (new values made
+/// with `salt`), each batch's key and value hashing spread over every core
+/// as the store's clients spread it, then applied as one batch.
+pub fn in_memory_ceiling(keys: u64, batches: &[Vec<u64>], salt: u64, max_levels: u16) -> Ceiling {
+    use rayon::prelude::*;
+    use rustorium_core::tree::{MemoryTree, Op};
+    let ops_of = |indices: &[u64], salt: u64| -> Vec<Op> {
+        indices
+            .par_iter()
+            .map(|&i| Op::put(bytes_to_field(&key(i)), bytes_to_field(&value(i + salt))))
+            .collect()
+    };
+    let mut tree = MemoryTree::new(max_levels).expect("tree");
+    let all: Vec<u64> = (0..keys).collect();
+    for chunk in all.chunks(8 * BATCH) {
+        tree.apply(&ops_of(chunk, 0)).expect("build");
+    }
+    let (mut hashes, mut writes) = (0u64, 0u64);
+    let started = std::time::Instant::now();
+    for batch in batches {
+        let update = tree.apply(&ops_of(batch, salt)).expect("update");
+        hashes += update.hashes;
+        writes += batch.len() as u64;
+    }
+    Ceiling {
+        rate: writes as f64 / started.elapsed().as_secs_f64(),
+        hashes_per_write: hashes as f64 / writes as f64,
+    }
+}
