@@ -148,7 +148,8 @@ async fn run() {
         // New values each run (the version only grows), so every update
         // changes its leaf.
         let salt = store.root().1 + 1;
-        write_batches(&store, spread(size, count, size), salt).await;
+        let picks: Vec<u64> = spread(size, count, size).collect();
+        write_batches(&store, picks.iter().copied(), salt).await;
         let updates = count as f64 / started.elapsed().as_secs_f64();
         let hashes_per_write = (store.metrics().tree_hashes_total.get() - hashes_before) as f64
             / (store.metrics().writes_total.get() - writes_before) as f64;
@@ -176,7 +177,6 @@ async fn run() {
             store.metrics().cache_hit_ratio.get(),
         );
         if size <= CEILING_MAX_KEYS {
-            let picks: Vec<u64> = spread(size, count, size).collect();
             let batches: Vec<Vec<u64>> = picks.chunks(BATCH).map(<[u64]>::to_vec).collect();
             let ceiling = in_memory_ceiling(size, &batches, salt, store.config().max_levels);
             let limit = costs.limit(ceiling.hashes_per_write, cores);

@@ -99,7 +99,7 @@ impl HashCosts {
     }
 }
 
-/// The same kind of update batches through the in-memory tree alone.
+/// The same kind of batches through the in-memory tree alone.
 #[derive(Clone, Copy, Debug)]
 pub struct Ceiling {
     /// Updates per second: key and value hashing plus the batch's tree update.
@@ -108,9 +108,10 @@ pub struct Ceiling {
 }
 
 /// What a store on this tree would reach if storing cost nothing: a
-/// `MemoryTree` of `keys` keys takes `batches` of updates (new values made
-/// with `salt`), each batch's key and value hashing spread over every core
-/// as the store's clients spread it, then applied as one batch.
+/// `MemoryTree` of the keys `0..keys` takes `batches` of puts (values made
+/// with `salt`; an index at or above `keys` is a new key), each batch's key
+/// and value hashing spread over every core as the store's clients spread
+/// it, then applied as one batch.
 pub fn in_memory_ceiling(keys: u64, batches: &[Vec<u64>], salt: u64, max_levels: u16) -> Ceiling {
     use rayon::prelude::*;
     use rustorium_core::tree::{MemoryTree, Op};
