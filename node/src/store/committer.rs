@@ -51,9 +51,12 @@ fn prune<R: BackendReader>(reader: &R, writes: &mut WriteBatch, oldest: u64, bud
         if budget > 0 && pruned + entries.len() > budget {
             break;
         }
+        let superseded_at = <[u8; 8]>::try_from(stale_key.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("malformed stale record key".into()))?;
         pruned += entries.len();
         for (table, key) in entries {
-            writes.delete(table, key.to_vec());
+            writes.delete_superseded(table, key.to_vec(), superseded_at);
         }
         writes.delete(Table::Stale, stale_key);
         if budget == 0 {

@@ -45,7 +45,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
-const FORMAT_VERSION: &[u8] = b"1";
 /// Batches at least this large hash their keys and values in parallel.
 const PARALLEL_PREPARE_MIN_OPS: usize = 256;
 
@@ -863,7 +862,7 @@ fn initialize<B: Backend>(backend: &B, config: &StorageConfig, codec: &RecordCod
         None => {
             let tree = SparseMerkleTree::new(config.max_levels).map_err(|e| StoreError::Config(e.to_string()))?;
             let mut batch = WriteBatch::default();
-            batch.put(Table::Meta, b"format".to_vec(), FORMAT_VERSION.to_vec());
+            batch.put(Table::Meta, b"format".to_vec(), backend.format().to_vec());
             batch.put(Table::Meta, b"settings".to_vec(), settings.into_bytes());
             if let Some(check) = codec.key_check()? {
                 batch.put(Table::Meta, b"key_check".to_vec(), check);
@@ -888,7 +887,7 @@ fn initialize<B: Backend>(backend: &B, config: &StorageConfig, codec: &RecordCod
                 epoch: 0,
             })
         }
-        Some(format) if format != FORMAT_VERSION => Err(StoreError::Corrupt(format!(
+        Some(format) if format != backend.format() => Err(StoreError::Corrupt(format!(
             "unknown store format {:?}",
             String::from_utf8_lossy(&format)
         ))),

@@ -111,6 +111,10 @@ impl Backend for AnyBackend {
         each!(self, b => b.commit(batch, durable))
     }
 
+    fn format(&self) -> &'static [u8] {
+        each!(self, b => b.format())
+    }
+
     fn disk_bytes(&self) -> u64 {
         each!(self, b => b.disk_bytes())
     }

@@ -259,10 +259,10 @@ impl Backend for HybridBackend {
         let cached_deletes: Vec<(Vec<u8>, u64)> = batch
             .deletes
             .iter()
-            .filter(|(table, _)| cacheable(*table))
-            .filter_map(|(table, key)| {
-                let (prefix, written) = split_version(key)?;
-                Some((entry_key(*table, prefix), written))
+            .filter(|delete| cacheable(delete.table))
+            .filter_map(|delete| {
+                let (prefix, written) = split_version(&delete.key)?;
+                Some((entry_key(delete.table, prefix), written))
             })
             .collect();
         let advances_to = batch.advances_to;
@@ -274,6 +274,10 @@ impl Backend for HybridBackend {
             tracing::warn!(%error, "hybrid cache write-through failed; cache invalidated");
         }
         Ok(())
+    }
+
+    fn format(&self) -> &'static [u8] {
+        b"1"
     }
 
     fn disk_bytes(&self) -> u64 {

@@ -13,8 +13,10 @@ use std::ops::Bound;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     /// `escaped user key ++ version` -> value record (empty = deleted).
+    /// Versioned: row keys are a prefix-free prefix and an 8-byte version.
     Values,
     /// `page key ++ version` -> page record (empty = page removed).
+    /// Versioned, as `Values`.
     Pages,
     /// `version` -> root record.
     Roots,
@@ -101,11 +103,22 @@ impl BackendError {
     }
 }
 
+/// One row a batch deletes.
+#[derive(Debug)]
+pub struct Delete {
+    pub table: Table,
+    pub key: Vec<u8>,
+    /// For a versioned row that pruning removes: the version that superseded
+    /// it. A backend that files old rows by that version may use it to find
+    /// the row without walking its history; it must check it.
+    pub superseded_at: Option<u64>,
+}
+
 /// Puts and deletes that commit together or not at all.
 #[derive(Debug, Default)]
 pub struct WriteBatch {
     pub puts: Vec<(Table, Vec<u8>, Vec<u8>)>,
-    pub deletes: Vec<(Table, Vec<u8>)>,
+    pub deletes: Vec<Delete>,
     /// The version this batch makes current (its root record is among the
     /// puts). The commit fails with `BackendErrorKind::Conflict` if a root
     /// record for that version exists already: that is what serializes
@@ -119,7 +132,21 @@ impl WriteBatch {
     }
 
     pub fn delete(&mut self, table: Table, key: Vec<u8>) {
-        self.deletes.push((table, key));
+        self.deletes.push(Delete {
+            table,
+            key,
+            superseded_at: None,
+        });
+    }
+
+    /// Deletes a versioned row that the row of version `superseded_at`
+    /// replaced.
+    pub fn delete_superseded(&mut self, table: Table, key: Vec<u8>, superseded_at: u64) {
+        self.deletes.push(Delete {
+            table,
+            key,
+            superseded_at: Some(superseded_at),
+        });
     }
 
     /// Bytes this batch adds, for `max_size` accounting.
@@ -182,6 +209,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Commits the batch atomically; `durable` makes it survive a crash
     /// (and every non-durable commit before it) before returning.
     fn commit(&self, batch: WriteBatch, durable: bool) -> Result<(), BackendError>;
+
+    /// The store format this backend's layout is (the `format` row of
+    /// `Table::Meta`); a store of another format does not open. Required, so
+    /// that a wrapper cannot silently report another backend's format.
+    fn format(&self) -> &'static [u8];
 
     /// Bytes the backend occupies on disk.
     fn disk_bytes(&self) -> u64;

@@ -412,8 +412,8 @@ impl TikvBackend {
                 .await
                 .map_err(CommitFailure::BeforePrewrite)?;
         }
-        for (table, key) in &batch.deletes {
-            txn.delete(self.key(*table, key))
+        for delete in &batch.deletes {
+            txn.delete(self.key(delete.table, &delete.key))
                 .await
                 .map_err(CommitFailure::BeforePrewrite)?;
         }
@@ -518,6 +518,10 @@ impl Backend for TikvBackend {
         recent.commits += 1;
         drop(recent);
         result
+    }
+
+    fn format(&self) -> &'static [u8] {
+        b"1"
     }
 
     fn disk_bytes(&self) -> u64 {

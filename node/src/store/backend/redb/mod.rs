@@ -1,14 +1,25 @@
-//! The Redb backend: one file, five `&[u8] -> &[u8]` tables.
+//! The Redb backend: one file. Plain tables are `&[u8] -> &[u8]` tables
+//! under the engine table's name; the versioned ones (values, pages) use the
+//! latest/history layout of `history`.
 
-use super::{Backend, BackendError, BackendReader, KeyValue, Table, WriteBatch};
-use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+mod history;
+mod legacy;
+
+use super::{Backend, BackendError, BackendReader, Delete, KeyValue, Table, WriteBatch};
+use history::{Chains, versioned_tables};
+use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 /// The Redb file in a store directory.
 pub const FILE_NAME: &str = "rustorium.redb";
 
-fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+/// The store format of this layout: 1 was one `prefix ++ version` table per
+/// versioned table; 2 is the latest/history layout. Older binaries refuse 2
+/// instead of reading a migrated file as empty.
+pub const FORMAT: &[u8] = b"2";
+
+fn plain_definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(table.name())
 }
 
@@ -25,21 +36,41 @@ impl std::fmt::Debug for RedbBackend {
 }
 
 impl RedbBackend {
-    /// Opens or creates the database in `dir`.
+    /// Opens or creates the database in `dir`, moving a store of the older
+    /// layout into the current one.
     pub fn open(dir: &Path) -> Result<Self, BackendError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| BackendError::new("create data directory", format!("{}: {e}", dir.display())))?;
         let file = dir.join(FILE_NAME);
         let db =
             Database::create(&file).map_err(|e| BackendError::new("open redb", format!("{}: {e}", file.display())))?;
+        let moved = legacy::migrate(&db)?;
+        if moved > 0 {
+            tracing::info!(rows = moved, file = %file.display(), "moved the store into the latest/history layout");
+        }
         let txn = db.begin_write().map_err(|e| BackendError::new("begin write", e))?;
         for table in Table::ALL {
-            txn.open_table(definition(table))
-                .map_err(|e| BackendError::new("create table", e))?;
+            match versioned_tables(table) {
+                Some(tables) => {
+                    open(&txn, tables.latest)?;
+                    open(&txn, tables.history)?;
+                }
+                None => {
+                    open(&txn, plain_definition(table))?;
+                }
+            }
         }
         txn.commit().map_err(|e| BackendError::new("commit", e))?;
         Ok(Self { db, file })
     }
+}
+
+fn open<'txn>(
+    txn: &'txn WriteTransaction,
+    definition: TableDefinition<'static, &'static [u8], &'static [u8]>,
+) -> Result<redb::Table<'txn, &'static [u8], &'static [u8]>, BackendError> {
+    txn.open_table(definition)
+        .map_err(|e| BackendError::new("open table", e))
 }
 
 /// A redb read transaction.
@@ -48,22 +79,48 @@ pub struct RedbReader {
     txn: ReadTransaction,
 }
 
+type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+impl RedbReader {
+    fn plain(&self, table: Table) -> Result<ReadTable, BackendError> {
+        self.txn
+            .open_table(plain_definition(table))
+            .map_err(|e| BackendError::new("open table", e))
+    }
+
+    fn chains(&self, table: Table) -> Result<Option<Chains<ReadTable, ReadTable>>, BackendError> {
+        let Some(tables) = versioned_tables(table) else {
+            return Ok(None);
+        };
+        let open = |definition| {
+            self.txn
+                .open_table(definition)
+                .map_err(|e| BackendError::new("open table", e))
+        };
+        Ok(Some(Chains {
+            latest: open(tables.latest)?,
+            history: open(tables.history)?,
+        }))
+    }
+}
+
 impl BackendReader for RedbReader {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
-        let t = self
-            .txn
-            .open_table(definition(table))
-            .map_err(|e| BackendError::new("open table", e))?;
-        Ok(t.get(key)
+        if let Some(chains) = self.chains(table)? {
+            return chains.get(key);
+        }
+        Ok(self
+            .plain(table)?
+            .get(key)
             .map_err(|e| BackendError::new("get", e))?
             .map(|v| v.value().to_vec()))
     }
 
     fn last_in(&self, table: Table, start: &[u8], end: &[u8]) -> Result<Option<KeyValue>, BackendError> {
-        let t = self
-            .txn
-            .open_table(definition(table))
-            .map_err(|e| BackendError::new("open table", e))?;
+        if let Some(chains) = self.chains(table)? {
+            return chains.last_in(start, end);
+        }
+        let t = self.plain(table)?;
         let mut range = t.range(start..=end).map_err(|e| BackendError::new("range", e))?;
         match range.next_back() {
             None => Ok(None),
@@ -81,10 +138,10 @@ impl BackendReader for RedbReader {
         end: Bound<&[u8]>,
         limit: usize,
     ) -> Result<Vec<KeyValue>, BackendError> {
-        let t = self
-            .txn
-            .open_table(definition(table))
-            .map_err(|e| BackendError::new("open table", e))?;
+        if let Some(chains) = self.chains(table)? {
+            return chains.range(start, end, limit);
+        }
+        let t = self.plain(table)?;
         let range = t
             .range::<&[u8]>((start, end))
             .map_err(|e| BackendError::new("range", e))?;
@@ -119,9 +176,7 @@ impl Backend for RedbBackend {
         })
         .map_err(|e| BackendError::new("set durability", e))?;
         if let Some(version) = batch.advances_to {
-            let roots = txn
-                .open_table(definition(Table::Roots))
-                .map_err(|e| BackendError::new("open table", e))?;
+            let roots = open(&txn, plain_definition(Table::Roots))?;
             let taken = roots
                 .get(version.to_be_bytes().as_slice())
                 .map_err(|e| BackendError::new("get", e))?
@@ -135,15 +190,27 @@ impl Backend for RedbBackend {
         }
         for table in Table::ALL {
             let puts: Vec<_> = batch.puts.iter().filter(|(t, _, _)| *t == table).collect();
-            let deletes: Vec<_> = batch.deletes.iter().filter(|(t, _)| *t == table).collect();
+            let deletes: Vec<&Delete> = batch.deletes.iter().filter(|d| d.table == table).collect();
             if puts.is_empty() && deletes.is_empty() {
                 continue;
             }
-            let mut t = txn
-                .open_table(definition(table))
-                .map_err(|e| BackendError::new("open table", e))?;
-            for (_, key) in deletes {
-                t.remove(key.as_slice()).map_err(|e| BackendError::new("delete", e))?;
+            if let Some(tables) = versioned_tables(table) {
+                let mut chains = Chains {
+                    latest: open(&txn, tables.latest)?,
+                    history: open(&txn, tables.history)?,
+                };
+                for delete in deletes {
+                    chains.delete(&delete.key, delete.superseded_at)?;
+                }
+                for (_, key, value) in puts {
+                    chains.put(key, value)?;
+                }
+                continue;
+            }
+            let mut t = open(&txn, plain_definition(table))?;
+            for delete in deletes {
+                t.remove(delete.key.as_slice())
+                    .map_err(|e| BackendError::new("delete", e))?;
             }
             for (_, key, value) in puts {
                 t.insert(key.as_slice(), value.as_slice())
@@ -153,7 +220,14 @@ impl Backend for RedbBackend {
         txn.commit().map_err(|e| BackendError::new("commit", e))
     }
 
+    fn format(&self) -> &'static [u8] {
+        FORMAT
+    }
+
     fn disk_bytes(&self) -> u64 {
         std::fs::metadata(&self.file).map(|m| m.len()).unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests;
