@@ -315,10 +315,10 @@ async fn failed_pipelined_commits_leave_no_trace() {
 /// table, under the table's own name), as an older binary left it.
 fn downgrade_to_format_1(dir: &std::path::Path) {
     use redb::{ReadableDatabase, TableDefinition};
-    use rustorium_node::store::backend::{BackendReader, Table};
+    use rustorium_node::store::backend::{BackendReader, KeyValue, Table};
     use std::ops::Bound;
     type Def = TableDefinition<'static, &'static [u8], &'static [u8]>;
-    let rows: Vec<(Table, Vec<(Vec<u8>, Vec<u8>)>)> = {
+    let rows: Vec<(Table, Vec<KeyValue>)> = {
         let backend = RedbBackend::open(dir).unwrap();
         let reader = backend.reader().unwrap();
         [Table::Values, Table::Pages]

@@ -9,6 +9,8 @@ use redb::ReadableTableMetadata;
 use std::collections::BTreeMap;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+/// A range query: its bounds and limit.
+type RangeQuery = (Bound<Vec<u8>>, Bound<Vec<u8>>, usize);
 
 fn prefixes() -> Vec<Vec<u8>> {
     // Escaped keys are prefix-free, as the engine's are.
@@ -99,7 +101,7 @@ fn model_range(model: &Model, start: Bound<&[u8]>, end: Bound<&[u8]>, limit: usi
         .collect()
 }
 
-fn check(backend: &RedbBackend, model: &Model, ranges: &[(Bound<Vec<u8>>, Bound<Vec<u8>>, usize)]) {
+fn check(backend: &RedbBackend, model: &Model, ranges: &[RangeQuery]) {
     let reader = backend.reader().unwrap();
     for prefix in prefixes() {
         for low in 0..=VERSIONS {
@@ -189,7 +191,7 @@ fn write_legacy(dir: &std::path::Path, rows: &Model, format: &[u8]) {
 fn a_legacy_file_is_moved_into_the_layout() {
     let mut rows = Model::new();
     for (i, prefix) in prefixes().iter().enumerate() {
-        for version in (0..VERSIONS).filter(|v| (v + i as u64) % 3 != 0) {
+        for version in (0..VERSIONS).filter(|v| !(v + i as u64).is_multiple_of(3)) {
             rows.insert(versioned(prefix, version), vec![i as u8, version as u8]);
         }
     }
