@@ -3,13 +3,10 @@
 //! one moves its rows into the new layout, in one durable transaction, and
 //! drops the old tables; a crash before that commit leaves the file as it was.
 
-use super::history::{Chains, versioned_tables};
+use super::history::versioned_tables;
+use super::{open, open_chains, plain_definition};
 use crate::store::backend::{BackendError, Table};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
-
-fn table_named(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
-    TableDefinition::new(table.name())
-}
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableHandle};
 
 /// Rewrites the legacy tables of `db` into the current layout; returns the
 /// rows moved.
@@ -37,17 +34,9 @@ pub fn migrate(db: &Database) -> Result<u64, BackendError> {
             continue;
         };
         {
-            let old = txn
-                .open_table(table_named(table))
-                .map_err(|e| BackendError::new("open table", e))?;
-            let mut chains = Chains {
-                latest: txn
-                    .open_table(tables.latest)
-                    .map_err(|e| BackendError::new("open table", e))?,
-                history: txn
-                    .open_table(tables.history)
-                    .map_err(|e| BackendError::new("open table", e))?,
-            };
+            // A legacy versioned table had the plain table's name.
+            let old = open(&txn, plain_definition(table))?;
+            let mut chains = open_chains(&txn, tables)?;
             // Key order is version order within a prefix, so every put
             // supersedes the one before it, as commits did.
             for entry in old.iter().map_err(|e| BackendError::new("migrate", e))? {
@@ -56,14 +45,12 @@ pub fn migrate(db: &Database) -> Result<u64, BackendError> {
                 moved += 1;
             }
         }
-        txn.delete_table(table_named(table))
+        txn.delete_table(plain_definition(table))
             .map_err(|e| BackendError::new("drop legacy table", e))?;
     }
     // In the same commit, so that no file of the new layout says format 1.
     {
-        let mut meta = txn
-            .open_table(table_named(Table::Meta))
-            .map_err(|e| BackendError::new("open table", e))?;
+        let mut meta = open(&txn, plain_definition(Table::Meta))?;
         let stored = meta
             .get(b"format".as_slice())
             .map_err(|e| BackendError::new("get", e))?

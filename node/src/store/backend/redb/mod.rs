@@ -6,7 +6,7 @@ mod history;
 mod legacy;
 
 use super::{Backend, BackendError, BackendReader, Delete, KeyValue, Table, WriteBatch};
-use history::{Chains, versioned_tables};
+use history::{Chains, VersionedTables, versioned_tables};
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -52,8 +52,7 @@ impl RedbBackend {
         for table in Table::ALL {
             match versioned_tables(table) {
                 Some(tables) => {
-                    open(&txn, tables.latest)?;
-                    open(&txn, tables.history)?;
+                    open_chains(&txn, tables)?;
                 }
                 None => {
                     open(&txn, plain_definition(table))?;
@@ -65,12 +64,25 @@ impl RedbBackend {
     }
 }
 
+type WriteTable<'txn> = redb::Table<'txn, &'static [u8], &'static [u8]>;
+
 fn open<'txn>(
     txn: &'txn WriteTransaction,
     definition: TableDefinition<'static, &'static [u8], &'static [u8]>,
-) -> Result<redb::Table<'txn, &'static [u8], &'static [u8]>, BackendError> {
+) -> Result<WriteTable<'txn>, BackendError> {
     txn.open_table(definition)
         .map_err(|e| BackendError::new("open table", e))
+}
+
+/// A versioned table's two Redb tables, open for writing.
+fn open_chains(
+    txn: &WriteTransaction,
+    tables: VersionedTables,
+) -> Result<Chains<WriteTable<'_>, WriteTable<'_>>, BackendError> {
+    Ok(Chains {
+        latest: open(txn, tables.latest)?,
+        history: open(txn, tables.history)?,
+    })
 }
 
 /// A redb read transaction.
@@ -82,24 +94,26 @@ pub struct RedbReader {
 type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 impl RedbReader {
-    fn plain(&self, table: Table) -> Result<ReadTable, BackendError> {
+    fn open(
+        &self,
+        definition: TableDefinition<'static, &'static [u8], &'static [u8]>,
+    ) -> Result<ReadTable, BackendError> {
         self.txn
-            .open_table(plain_definition(table))
+            .open_table(definition)
             .map_err(|e| BackendError::new("open table", e))
+    }
+
+    fn plain(&self, table: Table) -> Result<ReadTable, BackendError> {
+        self.open(plain_definition(table))
     }
 
     fn chains(&self, table: Table) -> Result<Option<Chains<ReadTable, ReadTable>>, BackendError> {
         let Some(tables) = versioned_tables(table) else {
             return Ok(None);
         };
-        let open = |definition| {
-            self.txn
-                .open_table(definition)
-                .map_err(|e| BackendError::new("open table", e))
-        };
         Ok(Some(Chains {
-            latest: open(tables.latest)?,
-            history: open(tables.history)?,
+            latest: self.open(tables.latest)?,
+            history: self.open(tables.history)?,
         }))
     }
 }
@@ -195,10 +209,7 @@ impl Backend for RedbBackend {
                 continue;
             }
             if let Some(tables) = versioned_tables(table) {
-                let mut chains = Chains {
-                    latest: open(&txn, tables.latest)?,
-                    history: open(&txn, tables.history)?,
-                };
+                let mut chains = open_chains(&txn, tables)?;
                 for delete in deletes {
                     chains.delete(&delete.key, delete.superseded_at)?;
                 }
