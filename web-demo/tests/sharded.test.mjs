@@ -60,6 +60,13 @@ test('the cut grows in the placement panel while writes verify', async () => {
   await page.waitForFunction(() => document.getElementById('result').textContent.includes('charlie = charlie-value'));
   assert.equal(await page.getAttribute('#badge', 'data-verified'), 'true');
   await page.waitForFunction(() => Number(document.getElementById('root-version').textContent) >= 10);
+  // The placement panel polls on its own timer, so it can lag the root.
+  await page.waitForFunction(
+    (expected) =>
+      [...document.querySelectorAll('#placement td[data-col="keys"]')].reduce((n, td) => n + Number(td.textContent), 0) === expected,
+    keys.length,
+    { timeout: 30_000 },
+  );
   const total = await page.$$eval('#placement td[data-col="keys"]', (tds) => tds.reduce((n, td) => n + Number(td.textContent), 0));
   assert.equal(total, keys.length);
   await page.screenshot({ path: path.join(artifacts, 'sharded.png'), fullPage: true });
